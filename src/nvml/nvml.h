@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The NVML binding: finds libnvidia-ml.so.1 under the container driver root, dlopens it,
+ * resolves a typed symbol table (required symbols fail fast, optional ones stay NULL) and
+ * offers the calls the rest of the plugin needs with NVML's types hidden. Every failure
+ * returns GDP_E_NVML with diag reading "<nvml function>: <nvmlErrorString text>".
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gdp_diag;
+struct gdp_nvml;
+
+/* Opaque NVML handles (device or MIG device, GPU instance, compute instance). */
+struct gdp_nvml_device;
+
+#define GDP_NVML_UUID_MAX    96
+#define GDP_NVML_NAME_MAX    96
+#define GDP_NVML_BUSID_MAX   32
+#define GDP_NVML_VERSION_MAX 80
+
+/*
+ * Resolves the library path for a container driver root, as NVIDIA's plugin does: for an
+ * empty root or "/" the bare soname; otherwise the first of the six library directories under
+ * root holding libnvidia-ml.so.1 (symlinks resolved), else the bare soname.
+ * Caller frees the result with free().
+ */
+char *gdp_nvml_library_path(const char *driver_root_ctr);
+
+/*
+ * Loads NVML from driver_root_ctr (see above), resolves its symbols and calls nvmlInit_v2.
+ * Returns 0 and *ret (caller frees with gdp_nvml_free()), GDP_E_NVML_MISSING when the
+ * library cannot be loaded, -ENOSYS when a required symbol is missing, or GDP_E_NVML when
+ * nvmlInit_v2 fails.
+ */
+int gdp_nvml_open(const char *driver_root_ctr, struct gdp_nvml **ret, struct gdp_diag *diag);
+
+/* Calls nvmlShutdown and unloads the library. Accepts NULL. */
+void gdp_nvml_free(struct gdp_nvml *nv);
+
+/* The path that was dlopened. Borrowed; valid until gdp_nvml_free(). */
+const char *gdp_nvml_path(const struct gdp_nvml *nv);
+
+/* The raw NVML return code of the last failed call (0 if none), for callers that must tell
+ * e.g. NVML_ERROR_GPU_IS_LOST (15) apart. */
+int gdp_nvml_last_return(const struct gdp_nvml *nv);
+
+/* System. Buffers must hold GDP_NVML_VERSION_MAX bytes. cuda: e.g. 12040. */
+int gdp_nvml_driver_version(struct gdp_nvml *nv, char *buf, size_t len, struct gdp_diag *diag);
+int gdp_nvml_cuda_driver_version(struct gdp_nvml *nv, int *ret, struct gdp_diag *diag);
+
+/* Enumeration of physical GPUs. */
+int gdp_nvml_device_count(struct gdp_nvml *nv, unsigned *ret, struct gdp_diag *diag);
+int gdp_nvml_device_by_index(struct gdp_nvml *nv, unsigned index, struct gdp_nvml_device **ret,
+                             struct gdp_diag *diag);
+
+/* Attributes (GPU or MIG handle unless noted). Buffers sized by the GDP_NVML_*_MAX above. */
+int gdp_nvml_device_uuid(struct gdp_nvml *nv, struct gdp_nvml_device *d, char *buf, size_t len,
+                         struct gdp_diag *diag);
+int gdp_nvml_device_name(struct gdp_nvml *nv, struct gdp_nvml_device *d, char *buf, size_t len,
+                         struct gdp_diag *diag);
+int gdp_nvml_device_memory(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t *ret_total,
+                           struct gdp_diag *diag);
+/* GPU handles only: PCI bus id exactly as NVML reports it ("00000000:3B:00.0"). */
+int gdp_nvml_device_bus_id(struct gdp_nvml *nv, struct gdp_nvml_device *d, char *buf, size_t len,
+                           struct gdp_diag *diag);
+int gdp_nvml_device_minor(struct gdp_nvml *nv, struct gdp_nvml_device *d, unsigned *ret,
+                          struct gdp_diag *diag);
+int gdp_nvml_device_cuda_cc(struct gdp_nvml *nv, struct gdp_nvml_device *d, int *ret_major,
+                            int *ret_minor, struct gdp_diag *diag);
+
+/*
+ * MIG mode of a GPU. NOT_SUPPORTED or a library without nvmlDeviceGetMigMode means "not
+ * MIG-capable" (returns 0 with both false).
+ */
+int gdp_nvml_device_mig_mode(struct gdp_nvml *nv, struct gdp_nvml_device *d, bool *ret_capable,
+                             bool *ret_enabled, struct gdp_diag *diag);
+
+/* Number of MIG slots of a GPU (0 when MIG is off). */
+int gdp_nvml_device_mig_slots(struct gdp_nvml *nv, struct gdp_nvml_device *d, unsigned *ret,
+                              struct gdp_diag *diag);
+
+/* MIG device in slot `index`. Returns -ENOENT for an empty slot (NOT_FOUND/INVALID_ARGUMENT). */
+int gdp_nvml_device_mig_by_index(struct gdp_nvml *nv, struct gdp_nvml_device *d, unsigned index,
+                                 struct gdp_nvml_device **ret, struct gdp_diag *diag);
+
+/* What the plugin needs to know about a MIG device, as go-nvlib derives it. */
+struct gdp_nvml_mig_info {
+    unsigned gi_id;
+    unsigned ci_id;
+    unsigned gi_profile; /* NVML GPU-instance profile enum (0..17) */
+    unsigned ci_profile; /* NVML compute-instance profile enum (0..8) */
+    uint64_t memory_mib; /* memorySizeMB attribute */
+    unsigned multiprocessors;
+    unsigned gi_slices;
+    unsigned ci_slices;
+};
+
+/*
+ * Fills *ret for a MIG handle: GI/CI ids, attributes, and the GI/CI profile enums found by
+ * matching the instances' profile ids against the parent's profile tables.
+ */
+int gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent,
+                      struct gdp_nvml_device *mig, struct gdp_nvml_mig_info *ret,
+                      struct gdp_diag *diag);
