@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The settings table and everything that works on values: defaults, typed setters that
+ * validate as they parse (NVIDIA's validateFlags rules for single values), the cross-field
+ * checks of gdp_config_finish(), and the "accepted but not implemented yet" notices. Command
+ * line and environment parsing and --help live in flags.c and use the same table.
+ */
+#include "config/config.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/options.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/util.h"
+
+/* Value names; the index of a name is the enum value (or bit number for sets). */
+static const char *const mig_names[] = {"none", "single", "mixed", NULL};
+static const char *const id_names[] = {"uuid", "index", NULL};
+static const char *const list_names[] = {"envvar", "volume-mounts", "cdi-annotations", "cdi-cri",
+                                         NULL};
+static const char *const policy_names[] = {"distributed", "packed", NULL};
+static const char *const discovery_names[] = {"auto", "nvml", "tegra", NULL};
+static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
+static const char *const format_names[] = {"text", "json", NULL};
+
+static const char *const bool_names[] = {"true", "false", "1",     "0",    "t",     "f", "T",
+                                         "F",    "TRUE",  "FALSE", "True", "False", NULL};
+
+_Static_assert(GDP_MIG_NONE == 0 && GDP_MIG_SINGLE == 1 && GDP_MIG_MIXED == 2, "mig_names");
+_Static_assert(GDP_ID_UUID == 0 && GDP_ID_INDEX == 1, "id_names");
+_Static_assert(GDP_LIST_ENVVAR == 1u << 0 && GDP_LIST_VOLUME_MOUNTS == 1u << 1 &&
+                       GDP_LIST_CDI_ANNOTATIONS == 1u << 2 && GDP_LIST_CDI_CRI == 1u << 3,
+               "list_names");
+_Static_assert(GDP_ALLOC_DISTRIBUTED == 0 && GDP_ALLOC_PACKED == 1, "policy_names");
+_Static_assert(GDP_DISCOVERY_AUTO == 0 && GDP_DISCOVERY_NVML == 1 && GDP_DISCOVERY_TEGRA == 2,
+               "discovery_names");
+_Static_assert(GDP_LOG_ERR == 0 && GDP_LOG_WARN == 1 && GDP_LOG_INFO == 2 && GDP_LOG_DEBUG == 3,
+               "level_names");
+_Static_assert(GDP_LOG_TEXT == 0 && GDP_LOG_JSON == 1, "format_names");
+/* ENUM fields are written as unsigned through memcpy. */
+_Static_assert(sizeof(enum gdp_mig_strategy) == sizeof(unsigned) &&
+                       sizeof(enum gdp_id_strategy) == sizeof(unsigned) &&
+                       sizeof(enum gdp_alloc_policy) == sizeof(unsigned) &&
+                       sizeof(enum gdp_discovery_strategy) == sizeof(unsigned) &&
+                       sizeof(enum gdp_log_level) == sizeof(unsigned) &&
+                       sizeof(enum gdp_log_format) == sizeof(unsigned),
+               "enum size");
+
+#define OPT(n, t, f)   .name = (n), .type = GDP_OPT_##t, .off = offsetof(struct gdp_config, f)
+#define STRS(...)      ((const char *const[]){__VA_ARGS__, NULL})
+#define SERVE_AND_LIST (GDP_CMD_SERVE | GDP_CMD_LIST)
+
+/*
+ * Every setting. Order is the --help order. NVIDIA's flags first (names, aliases, env vars,
+ * defaults and config-file keys of cmd/nvidia-device-plugin/main.go), then ours.
+ * `.implemented` is the one place that says whether this build acts on a flag: flip it when
+ * the feature lands. Flags with `.implemented = false` are parsed and validated, and
+ * gdp_config_log_unimplemented() reports them when set explicitly.
+ */
+const struct gdp_opt gdp_opts[] = {
+        {
+                OPT("mig-strategy", ENUM, mig_strategy),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("MIG_STRATEGY"),
+                .values = mig_names,
+                .def = "none",
+                .key = "flags.migStrategy",
+                .help = "How MIG devices are advertised: none (whole GPUs only), single (every GPU "
+                        "uses one MIG profile, advertised as nvidia.com/gpu) or mixed (one resource "
+                        "per MIG profile).",
+        },
+        {
+                OPT("fail-on-init-error", BOOL, fail_on_init_error),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("FAIL_ON_INIT_ERROR"),
+                .def = "true",
+                .key = "flags.failOnInitError",
+                .help = "Exit when initialization fails (for example when NVML cannot be loaded); "
+                        "when false, log the error and wait idle instead.",
+        },
+        {
+                OPT("driver-root", STRING, driver_root),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .aliases = STRS("nvidia-driver-root"),
+                .env = STRS("NVIDIA_DRIVER_ROOT"),
+                .def = "/",
+                .arg = "PATH",
+                .key = "flags.nvidiaDriverRoot",
+                .help = "Root of the NVIDIA driver installation on the host (/ or /run/nvidia/driver); "
+                        "target root of generated CDI specs.",
+        },
+        {
+                OPT("dev-root", STRING, dev_root),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .aliases = STRS("nvidia-dev-root"),
+                .env = STRS("NVIDIA_DEV_ROOT"),
+                .def = "",
+                .arg = "PATH",
+                .key = "flags.nvidiaDevRoot",
+                .help = "Root on the host under which the /dev/nvidia* nodes live; host prefix of "
+                        "device specs. Empty means the driver root.",
+        },
+        {
+                OPT("pass-device-specs", BOOL, pass_device_specs),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("PASS_DEVICE_SPECS"),
+                .def = "false",
+                .key = "flags.plugin.passDeviceSpecs",
+                .help = "Also return the device nodes (DeviceSpecs) in Allocate responses, for the "
+                        "kubelet CPU manager's static policy.",
+        },
+        {
+                OPT("device-list-strategy", SET, device_list_strategy),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("DEVICE_LIST_STRATEGY"),
+                .values = list_names,
+                .def = "envvar",
+                .arg = "LIST",
+                .key = "flags.plugin.deviceListStrategy",
+                .help = "How allocated devices are passed to containers: a comma-separated "
+                        "combination of envvar, volume-mounts, cdi-annotations and cdi-cri.",
+        },
+        {
+                OPT("device-id-strategy", ENUM, device_id_strategy),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("DEVICE_ID_STRATEGY"),
+                .values = id_names,
+                .def = "uuid",
+                .key = "flags.plugin.deviceIDStrategy",
+                .help = "How devices are named in the list passed to containers: uuid or index.",
+        },
+        {
+                OPT("gdrcopy-enabled", BOOL, gdrcopy_enabled),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("GDRCOPY_ENABLED"),
+                .def = "false",
+                .key = "flags.gdrcopyEnabled",
+                .help = "Request GDRCopy in allocated containers (NVIDIA_GDRCOPY=enabled, CDI "
+                        "gdrcopy=all).",
+        },
+        {
+                OPT("gds-enabled", BOOL, gds_enabled),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("GDS_ENABLED"),
+                .def = "false",
+                .key = "flags.gdsEnabled",
+                .help = "Request GPUDirect Storage in allocated containers (NVIDIA_GDS=enabled, CDI "
+                        "gds=all).",
+        },
+        {
+                OPT("mofed-enabled", BOOL, mofed_enabled),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("MOFED_ENABLED"),
+                .def = "false",
+                .key = "flags.mofedEnabled",
+                .help = "Request MOFED in allocated containers (NVIDIA_MOFED=enabled, CDI "
+                        "mofed=all).",
+        },
+        {
+                OPT("cdi-annotation-prefix", STRING, cdi_annotation_prefix),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("CDI_ANNOTATION_PREFIX"),
+                .def = "cdi.k8s.io/",
+                .arg = "PREFIX",
+                .key = "flags.plugin.cdiAnnotationPrefix",
+                .help = "Key prefix of the CDI annotations put into Allocate responses.",
+        },
+        {
+                OPT("nvidia-cdi-hook-path", STRING, nvidia_cdi_hook_path),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .aliases = STRS("nvidia-ctk-path"),
+                .env = STRS("NVIDIA_CDI_HOOK_PATH", "NVIDIA_CTK_PATH"),
+                .def = "/usr/bin/nvidia-ctk",
+                .arg = "PATH",
+                .key = "flags.plugin.nvidiaCTKPath",
+                .help = "Host path of the hook binary (nvidia-cdi-hook or nvidia-ctk) that generated "
+                        "CDI specs run.",
+        },
+        {
+                OPT("driver-root-ctr-path", STRING, driver_root_ctr_path),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .aliases = STRS("container-driver-root"),
+                .env = STRS("DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT"),
+                .def = "/driver-root",
+                .arg = "PATH",
+                .key = "flags.plugin.containerDriverRoot",
+                .help = "Where the host driver root is mounted inside this container; "
+                        "libnvidia-ml.so.1 is looked up there first.",
+        },
+        {
+                OPT("mps-root", STRING, mps_root),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("MPS_ROOT"),
+                .def = "",
+                .arg = "PATH",
+                .key = "flags.mpsRoot",
+                .help = "Host directory for MPS pipes, logs and shared memory; required when MPS "
+                        "sharing is configured.",
+        },
+        {
+                OPT("shared-devices-allocation-policy", ENUM, shared_devices_allocation_policy),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("SHARED_DEVICES_ALLOCATION_POLICY"),
+                .values = policy_names,
+                .def = "distributed",
+                .key = "flags.plugin.sharedDevicesAllocationPolicy",
+                .help = "How replicas of shared and MIG resources are picked: distributed (spread "
+                        "over GPUs) or packed (fill one GPU first).",
+        },
+        {
+                OPT("device-discovery-strategy", ENUM, device_discovery_strategy),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("DEVICE_DISCOVERY_STRATEGY"),
+                .values = discovery_names,
+                .def = "auto",
+                .key = "flags.deviceDiscoveryStrategy",
+                .help = "How GPUs are found: auto, nvml or tegra (tegra is accepted; this build "
+                        "discovers through NVML).",
+        },
+        {
+                OPT("imex-channel-ids", UINT_LIST, imex_channel_ids),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .off_n = offsetof(struct gdp_config, n_imex_channel_ids),
+                .max_n = 1,
+                .max_value = 0,
+                .allowed = "only channel 0 is supported; allowed values are an empty list or 0",
+                .env = STRS("IMEX_CHANNEL_IDS"),
+                .def = "",
+                .arg = "IDS",
+                .key = "imex.channelIDs",
+                .help = "IMEX channels to inject into allocated containers (comma-separated; only "
+                        "an empty list or 0).",
+        },
+        {
+                OPT("imex-required", BOOL, imex_required),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("IMEX_REQUIRED"),
+                .def = "false",
+                .key = "imex.required",
+                .help = "Fail startup when a requested IMEX channel device node is missing.",
+        },
+        {
+                OPT("kubelet-socket", STRING, kubelet_socket),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("KUBELET_SOCKET"),
+                .def = "/var/lib/kubelet/device-plugins/kubelet.sock",
+                .arg = "PATH",
+                .help = "Kubelet registration socket; its directory is watched for kubelet restarts. "
+                        "Empty: serve without registering.",
+        },
+        {
+                OPT("config-file", STRING, config_file),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("CONFIG_FILE"),
+                .def = "",
+                .arg = "PATH",
+                .help = "Path of a v1 config file (YAML or JSON); explicitly set flags and "
+                        "environment variables override it.",
+        },
+        {
+                OPT("cdi-feature-flags", STRV, cdi_feature_flags),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("CDI_FEATURE_FLAGS"),
+                .def = "",
+                .arg = "LIST",
+                .help = "Comma-separated feature flags for CDI spec generation (for example "
+                        "enable-explicit-driver-libraries).",
+        },
+        {
+                OPT("cdi-disable-hooks", STRV, cdi_disable_hooks),
+                .implemented = false,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("CDI_DISABLE_HOOKS"),
+                .def = "",
+                .arg = "LIST",
+                .help = "Comma-separated hooks to leave out of generated CDI specs (for example all, "
+                        "create-symlinks, update-ldcache).",
+        },
+        {
+                OPT("log-level", ENUM, log_level),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("LOG_LEVEL"),
+                .values = level_names,
+                .def = "info",
+                .help = "Log verbosity: error, warning, info or debug.",
+        },
+        {
+                OPT("log-format", ENUM, log_format),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("LOG_FORMAT"),
+                .values = format_names,
+                .def = "text",
+                .help = "Log line format: text (klog style) or json (one object per line).",
+        },
+        {
+                OPT("json", BOOL, json),
+                .implemented = true,
+                .scope = GDP_CMD_LIST,
+                .def = "false",
+                .help = "Print the devices as JSON instead of a table.",
+        },
+};
+
+const size_t gdp_n_opts = ELEMENTSOF(gdp_opts);
+
+_Static_assert(ELEMENTSOF(gdp_opts) <= 64, "set_mask has one bit per option");
+
+static void *
+field_of(struct gdp_config *c, size_t off)
+{
+    return (char *)c + off;
+}
+
+static const void *
+cfield_of(const struct gdp_config *c, size_t off)
+{
+    return (const char *)c + off;
+}
+
+static int
+index_of(const char *const *values, const char *s, size_t *ret)
+{
+    for (size_t i = 0; values[i] != NULL; i++) {
+        if (streq(values[i], s)) {
+            *ret = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static size_t
+count_of(const char *const *values)
+{
+    size_t n = 0;
+    while (values[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+static void
+join_values(const char *const *values, char *buf, size_t size)
+{
+    size_t len = strlen(buf);
+    for (size_t i = 0; values[i] != NULL && len < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%s", i > 0 ? ", " : "", values[i]);
+        if (n < 0) {
+            return;
+        }
+        len += (size_t)n;
+    }
+}
+
+void
+gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size)
+{
+    assert(size > 0);
+    buf[0] = '\0';
+    switch (o->type) {
+    case GDP_OPT_BOOL:
+        (void)gdp_strlcpy(buf, "allowed values are ", size);
+        join_values(bool_names, buf, size);
+        break;
+    case GDP_OPT_ENUM:
+    case GDP_OPT_SET:
+        (void)gdp_strlcpy(buf, "allowed values are ", size);
+        join_values(o->values, buf, size);
+        break;
+    case GDP_OPT_UINT_LIST:
+        (void)gdp_strlcpy(buf, o->allowed != NULL ? o->allowed : "expected unsigned integers",
+                          size);
+        break;
+    case GDP_OPT_STRING:
+    case GDP_OPT_STRV:
+        break;
+    }
+}
+
+static int
+bad_value(const struct gdp_opt *o, const char *value, const char *origin, struct gdp_diag *diag)
+{
+    char allowed[256];
+    gdp_opt_describe_allowed(o, allowed, sizeof allowed);
+    if (o->type == GDP_OPT_SET) {
+        return gdp_diag_set(diag, GDP_E_CONFIG,
+                            "invalid value \"%.128s\" for %s: %s (comma-separated, at least one)",
+                            value, origin, allowed);
+    }
+    return gdp_diag_set(diag, GDP_E_CONFIG, "invalid value \"%.128s\" for %s: %s", value, origin,
+                        allowed);
+}
+
+/* Go's strconv.ParseBool. */
+static int
+parse_bool(const char *s, bool *ret)
+{
+    size_t idx;
+    if (index_of(bool_names, s, &idx) < 0) {
+        return -1;
+    }
+    *ret = idx % 2 == 0; /* bool_names alternates true, false spellings */
+    return 0;
+}
+
+static void
+strv_clear(struct gdp_strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        free(sv->v[i]);
+    }
+    free(sv->v);
+    sv->v = NULL;
+    sv->n = 0;
+}
+
+static void
+strv_push(struct gdp_strv *sv, const char *s)
+{
+    sv->v = gdp_reallocarray(sv->v, sv->n + 2, sizeof(char *));
+    sv->v[sv->n++] = gdp_strdup(s);
+    sv->v[sv->n] = NULL;
+}
+
+static void
+list_clear(struct gdp_config *c, const struct gdp_opt *o)
+{
+    if (o->type == GDP_OPT_SET) {
+        *(unsigned *)field_of(c, o->off) = 0;
+    } else if (o->type == GDP_OPT_STRV) {
+        strv_clear(field_of(c, o->off));
+    } else {
+        *(size_t *)field_of(c, o->off_n) = 0;
+    }
+}
+
+/* One trimmed item of a comma list; whole is the full value, named in UINT_LIST errors. */
+static int
+list_add(struct gdp_config *c, const struct gdp_opt *o, const char *item, const char *whole,
+         const char *origin, struct gdp_diag *diag)
+{
+    size_t idx;
+    long v;
+    switch (o->type) {
+    case GDP_OPT_SET:
+        if (index_of(o->values, item, &idx) < 0) {
+            return bad_value(o, item, origin, diag);
+        }
+        *(unsigned *)field_of(c, o->off) |= 1u << idx;
+        return 0;
+    case GDP_OPT_STRV:
+        if (item[0] != '\0') {
+            strv_push(field_of(c, o->off), item);
+        }
+        return 0;
+    default:
+        break;
+    }
+    if (item[0] == '\0') {
+        return 0;
+    }
+    size_t *n = field_of(c, o->off_n);
+    if (gdp_parse_long(item, 0, (long)o->max_value, &v) < 0 || *n >= o->max_n) {
+        return bad_value(o, whole, origin, diag);
+    }
+    ((unsigned *)field_of(c, o->off))[(*n)++] = (unsigned)v;
+    return 0;
+}
+
+static int
+set_list(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool append,
+         const char *origin, struct gdp_diag *diag)
+{
+    if (!append) {
+        list_clear(c, o);
+    }
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+            len--;
+        }
+        _cleanup_free_ char *item = gdp_strndup(p, len);
+        int r = list_add(c, o, item, value, origin, diag);
+        if (r < 0 || comma == NULL) {
+            return r;
+        }
+        p = comma + 1;
+    }
+}
+
+int
+gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool append,
+            const char *origin, struct gdp_diag *diag)
+{
+    size_t idx;
+    switch (o->type) {
+    case GDP_OPT_BOOL:
+        if (parse_bool(value, field_of(c, o->off)) < 0) {
+            return bad_value(o, value, origin, diag);
+        }
+        return 0;
+    case GDP_OPT_STRING: {
+        char **s = field_of(c, o->off);
+        free(*s);
+        *s = gdp_strdup(value);
+        return 0;
+    }
+    case GDP_OPT_ENUM: {
+        if (index_of(o->values, value, &idx) < 0) {
+            return bad_value(o, value, origin, diag);
+        }
+        unsigned u = (unsigned)idx;
+        memcpy(field_of(c, o->off), &u, sizeof u);
+        return 0;
+    }
+    case GDP_OPT_SET:
+    case GDP_OPT_STRV:
+    case GDP_OPT_UINT_LIST:
+        return set_list(c, o, value, append, origin, diag);
+    }
+    return 0;
+}
+
+void
+gdp_config_init(struct gdp_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        int r = gdp_opt_set(c, &gdp_opts[i], gdp_opts[i].def, false, "default", NULL);
+        assert(r == 0); /* the table's defaults are valid */
+        (void)r;
+    }
+}
+
+void
+gdp_config_done(struct gdp_config *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        const struct gdp_opt *o = &gdp_opts[i];
+        if (o->type == GDP_OPT_STRING) {
+            char **s = field_of(c, o->off);
+            free(*s);
+            *s = NULL;
+        } else if (o->type == GDP_OPT_STRV) {
+            strv_clear(field_of(c, o->off));
+        }
+    }
+}
+
+/*
+ * Re-checks one stored value. The setters already reject bad input; this catches values that
+ * reach the struct another way (a future config-file loader, a caller filling fields).
+ */
+static int
+check_opt(const struct gdp_config *c, const struct gdp_opt *o, struct gdp_diag *diag)
+{
+    unsigned u;
+    switch (o->type) {
+    case GDP_OPT_ENUM:
+        memcpy(&u, cfield_of(c, o->off), sizeof u);
+        if (u >= count_of(o->values)) {
+            return gdp_diag_set(diag, GDP_E_CONFIG, "invalid --%s: value %u out of range", o->name,
+                                u);
+        }
+        return 0;
+    case GDP_OPT_SET:
+        memcpy(&u, cfield_of(c, o->off), sizeof u);
+        if (u == 0 || u >= 1u << count_of(o->values)) {
+            char allowed[256];
+            gdp_opt_describe_allowed(o, allowed, sizeof allowed);
+            return gdp_diag_set(diag, GDP_E_CONFIG, "invalid --%s: empty or unknown entries; %s",
+                                o->name, allowed);
+        }
+        return 0;
+    case GDP_OPT_UINT_LIST: {
+        size_t n = *(const size_t *)cfield_of(c, o->off_n);
+        const unsigned *v = cfield_of(c, o->off);
+        bool ok = n <= o->max_n;
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = v[i] <= o->max_value;
+        }
+        if (!ok) {
+            return gdp_diag_set(diag, GDP_E_CONFIG, "invalid --%s: %s", o->name, o->allowed);
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+int
+gdp_config_finish(struct gdp_config *c, struct gdp_diag *diag)
+{
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        int r = check_opt(c, &gdp_opts[i], diag);
+        if (r < 0) {
+            return r;
+        }
+    }
+    /*
+     * NVIDIA's MPS rules (mps-root required, no MPS with mig-strategy=mixed) need the sharing
+     * section of the config file, and "CDI needs NVML" needs discovery: checked there.
+     */
+    if (c->dev_root == NULL || c->dev_root[0] == '\0') {
+        free(c->dev_root);
+        c->dev_root = gdp_strdup(c->driver_root != NULL ? c->driver_root : "/");
+    }
+    return 0;
+}
+
+void
+gdp_config_log_unimplemented(const struct gdp_config *c)
+{
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        if ((c->set_mask & gdp_opt_bit(i)) == 0 || gdp_opts[i].implemented) {
+            continue;
+        }
+        log_info("flag --%s is accepted but not implemented yet, ignoring", gdp_opts[i].name);
+    }
+}
+
+bool
+gdp_config_is_set(const struct gdp_config *c, const char *flag)
+{
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        if (streq(gdp_opts[i].name, flag)) {
+            return (c->set_mask & gdp_opt_bit(i)) != 0;
+        }
+    }
+    return false;
+}
+
+const char *
+gdp_mig_strategy_name(enum gdp_mig_strategy s)
+{
+    return (size_t)s < ELEMENTSOF(mig_names) - 1 ? mig_names[s] : "unknown";
+}
+
+const char *
+gdp_id_strategy_name(enum gdp_id_strategy s)
+{
+    return (size_t)s < ELEMENTSOF(id_names) - 1 ? id_names[s] : "unknown";
+}

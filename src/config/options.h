@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to src/config/: the option descriptor table and the value setter shared by
+ * config.c (defaults, values, validation, notices) and flags.c (argv, environment, --help).
+ * One entry describes one setting everywhere it can come from: its flag name and aliases,
+ * its environment variables, its config-file key, its type, default and allowed values.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct gdp_diag;
+
+enum gdp_opt_type {
+    GDP_OPT_BOOL,      /* bool; Go strconv.ParseBool spellings */
+    GDP_OPT_STRING,    /* char *, owned */
+    GDP_OPT_ENUM,      /* enum stored as unsigned: the index of the value in .values */
+    GDP_OPT_SET,       /* comma list over .values, stored as an unsigned bit mask (bit i) */
+    GDP_OPT_STRV,      /* free-form comma list, struct gdp_strv */
+    GDP_OPT_UINT_LIST, /* comma list of unsigned, .off array + .off_n count, .max_n, .max_value */
+};
+
+struct gdp_opt {
+    const char *name;           /* long flag name, without dashes */
+    const char *const *aliases; /* NULL-terminated, or NULL */
+    const char *const *env;     /* NULL-terminated, or NULL; the first one present wins */
+    enum gdp_opt_type type;
+    size_t off;                /* offsetof(struct gdp_config, field) */
+    size_t off_n;              /* UINT_LIST: offset of the size_t element count */
+    size_t max_n;              /* UINT_LIST: capacity of the array */
+    unsigned max_value;        /* UINT_LIST: largest accepted element */
+    const char *const *values; /* ENUM, SET: allowed values, NULL-terminated */
+    const char *allowed;       /* UINT_LIST: the "allowed values" part of error messages */
+    const char *def;           /* default, as text parsed like a flag value */
+    const char *arg;           /* value placeholder for --help (STRING, STRV, UINT_LIST) */
+    const char *help;          /* one-line meaning for --help */
+    const char *key;           /* config-file key path ("flags.migStrategy"), or NULL */
+    unsigned scope;            /* GDP_CMD_* bits */
+    bool implemented;          /* false: accepted and ignored by this build */
+};
+
+/* The table, in --help order. gdp_n_opts <= 64 (one bit each in gdp_config.set_mask). */
+extern const struct gdp_opt gdp_opts[];
+extern const size_t gdp_n_opts;
+
+static inline uint64_t
+gdp_opt_bit(size_t idx)
+{
+    return (uint64_t)1 << idx;
+}
+
+/*
+ * Parses value for option o into c. List types replace the current list unless append is
+ * true, in which case the items are added (a repeated flag accumulates). origin names the
+ * source for messages ("flag --x", "environment variable X (flag --x)").
+ * Returns 0, or GDP_E_CONFIG with diag reading
+ * `invalid value "<v>" for <origin>: <allowed values>`. Does not touch c->set_mask.
+ */
+int gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool append,
+                const char *origin, struct gdp_diag *diag);
+
+/*
+ * Writes the "allowed values are ..." text for o into buf (always NUL-terminated).
+ * Empty for types whose every value is valid (STRING, STRV).
+ */
+void gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size);
