@@ -17,7 +17,7 @@ struct gdp_diag {
 
 /* Project-specific error codes (negative, outside the errno range). */
 enum {
-    GDP_E_NVML = -1001,        /* an NVML call failed; diag names the call and NVML's text */
+    GDP_E_NVML = -1001,         /* an NVML call failed; diag names the call and NVML's text */
     GDP_E_NVML_MISSING = -1002, /* libnvidia-ml.so.1 could not be loaded */
     GDP_E_CONFIG = -1003,       /* invalid configuration (flag, env var, file) */
     GDP_E_MIG = -1004,          /* MIG layout not servable with the selected strategy */

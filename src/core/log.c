@@ -7,13 +7,12 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "core/diag.h"
 
@@ -48,7 +47,7 @@ write_all(const char *buf, size_t len)
 static void
 emit_text(enum gdp_log_level lvl, const char *file, int line, const char *msg)
 {
-    static const char letters[] = { 'E', 'W', 'I', 'I' };
+    static const char letters[] = {'E', 'W', 'I', 'I'};
     struct timespec ts;
     struct tm tm;
     (void)clock_gettime(CLOCK_REALTIME, &ts);
@@ -70,7 +69,7 @@ emit_text(enum gdp_log_level lvl, const char *file, int line, const char *msg)
 static void
 emit_json(enum gdp_log_level lvl, const char *file, int line, const char *msg)
 {
-    static const char *const names[] = { "error", "warning", "info", "debug" };
+    static const char *const names[] = {"error", "warning", "info", "debug"};
     struct timespec ts;
     char caller[256];
     (void)clock_gettime(CLOCK_REALTIME, &ts);
@@ -144,9 +143,10 @@ gdp_log_level_from_string(const char *s, enum gdp_log_level *ret)
         const char *name;
         enum gdp_log_level lvl;
     } names[] = {
-        { "error", GDP_LOG_ERR }, { "warning", GDP_LOG_WARN }, { "warn", GDP_LOG_WARN },
-        { "info", GDP_LOG_INFO }, { "debug", GDP_LOG_DEBUG },
+            {"error", GDP_LOG_ERR}, {"warning", GDP_LOG_WARN}, {"warn", GDP_LOG_WARN},
+            {"info", GDP_LOG_INFO}, {"debug", GDP_LOG_DEBUG},
     };
+
     for (size_t i = 0; i < ELEMENTSOF(names); i++) {
         if (streq(s, names[i].name)) {
             *ret = names[i].lvl;

@@ -38,17 +38,17 @@ int gdp_log_level_from_string(const char *s, enum gdp_log_level *ret);
 /* Parses "text|json". Returns 0 or -EINVAL. */
 int gdp_log_format_from_string(const char *s, enum gdp_log_format *ret);
 
-#define gdp_log_at(lvl, ...)                                                                       \
-    do {                                                                                           \
-        if ((lvl) <= gdp_log_level) {                                                              \
-            gdp_log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);                                 \
-        }                                                                                          \
+#define gdp_log_at(lvl, ...)                                       \
+    do {                                                           \
+        if ((lvl) <= gdp_log_level) {                              \
+            gdp_log_write((lvl), __FILE__, __LINE__, __VA_ARGS__); \
+        }                                                          \
     } while (0)
 
-#define log_error(...) gdp_log_at(GDP_LOG_ERR, __VA_ARGS__)
-#define log_warn(...)  gdp_log_at(GDP_LOG_WARN, __VA_ARGS__)
-#define log_info(...)  gdp_log_at(GDP_LOG_INFO, __VA_ARGS__)
-#define log_debug(...) gdp_log_at(GDP_LOG_DEBUG, __VA_ARGS__)
+#define log_error(...)          gdp_log_at(GDP_LOG_ERR, __VA_ARGS__)
+#define log_warn(...)           gdp_log_at(GDP_LOG_WARN, __VA_ARGS__)
+#define log_info(...)           gdp_log_at(GDP_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)          gdp_log_at(GDP_LOG_DEBUG, __VA_ARGS__)
 
 #define log_error_errno(r, ...) gdp_log_errno(GDP_LOG_ERR, (r), __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn_errno(r, ...)  gdp_log_errno(GDP_LOG_WARN, (r), __FILE__, __LINE__, __VA_ARGS__)

@@ -10,30 +10,30 @@
 #include <stdio.h>
 #include <string.h>
 
-#define _unused_        __attribute__((unused))
-#define _noreturn_      __attribute__((noreturn))
-#define _printf_(a, b)  __attribute__((format(printf, a, b)))
-#define _cleanup_(f)    __attribute__((cleanup(f)))
-#define _cleanup_free_  _cleanup_(gdp_freep)
-#define _cleanup_close_ _cleanup_(gdp_closep)
+#define _unused_         __attribute__((unused))
+#define _noreturn_       __attribute__((noreturn))
+#define _printf_(a, b)   __attribute__((format(printf, a, b)))
+#define _cleanup_(f)     __attribute__((cleanup(f)))
+#define _cleanup_free_   _cleanup_(gdp_freep)
+#define _cleanup_close_  _cleanup_(gdp_closep)
 #define _cleanup_fclose_ _cleanup_(gdp_fclosep)
 
-#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define ELEMENTSOF(a)    (sizeof(a) / sizeof((a)[0]))
 
 /* Returns p and sets the variable to NULL: ownership leaves the scope. */
-#define TAKE_PTR(p)                                                                                \
-    ({                                                                                             \
-        __typeof__(p) tp_ = (p);                                                                   \
-        (p) = NULL;                                                                                \
-        tp_;                                                                                       \
+#define TAKE_PTR(p)              \
+    ({                           \
+        __typeof__(p) tp_ = (p); \
+        (p) = NULL;              \
+        tp_;                     \
     })
 
 /* Returns fd and sets the variable to -1: ownership leaves the scope. */
-#define TAKE_FD(fd)                                                                                \
-    ({                                                                                             \
-        int tfd_ = (fd);                                                                           \
-        (fd) = -1;                                                                                 \
-        tfd_;                                                                                      \
+#define TAKE_FD(fd)      \
+    ({                   \
+        int tfd_ = (fd); \
+        (fd) = -1;       \
+        tfd_;            \
     })
 
 /* Logs "out of memory" and aborts. Allocation failure is not a recoverable error here. */

@@ -17,9 +17,10 @@
 #include "core/util.h"
 #include "nvml/nvml_api.h"
 
-#define NVML_SONAME "libnvidia-ml.so.1"
+#define NVML_SONAME       "libnvidia-ml.so.1"
 
 #define GDP_NVML_FN(name) __typeof__(nvml##name) *name
+
 struct gdp_nvml_fns {
     GDP_NVML_FN(Init_v2);
     GDP_NVML_FN(Shutdown);
@@ -73,54 +74,66 @@ struct sym {
     bool required;
 };
 
-#define REQ(f)     { "nvml" #f, NULL, offsetof(struct gdp_nvml_fns, f), true }
-#define REQ2(f, o) { "nvml" #f, "nvml" o, offsetof(struct gdp_nvml_fns, f), true }
-#define OPT(f)     { "nvml" #f, NULL, offsetof(struct gdp_nvml_fns, f), false }
-#define OPT2(f, o) { "nvml" #f, "nvml" o, offsetof(struct gdp_nvml_fns, f), false }
+#define REQ(f)                                                  \
+    {                                                           \
+        "nvml" #f, NULL, offsetof(struct gdp_nvml_fns, f), true \
+    }
+#define REQ2(f, o)                                                  \
+    {                                                               \
+        "nvml" #f, "nvml" o, offsetof(struct gdp_nvml_fns, f), true \
+    }
+#define OPT(f)                                                   \
+    {                                                            \
+        "nvml" #f, NULL, offsetof(struct gdp_nvml_fns, f), false \
+    }
+#define OPT2(f, o)                                                   \
+    {                                                                \
+        "nvml" #f, "nvml" o, offsetof(struct gdp_nvml_fns, f), false \
+    }
 
 static const struct sym syms[] = {
-    REQ2(Init_v2, "Init"),
-    REQ(Shutdown),
-    REQ(ErrorString),
-    REQ(SystemGetDriverVersion),
-    OPT(SystemGetCudaDriverVersion),
-    REQ2(DeviceGetCount_v2, "DeviceGetCount"),
-    REQ2(DeviceGetHandleByIndex_v2, "DeviceGetHandleByIndex"),
-    REQ(DeviceGetHandleByUUID),
-    REQ(DeviceGetName),
-    REQ(DeviceGetUUID),
-    REQ(DeviceGetMemoryInfo),
-    REQ2(DeviceGetPciInfo_v3, "DeviceGetPciInfo_v2"),
-    REQ(DeviceGetMinorNumber),
-    REQ(DeviceGetCudaComputeCapability),
-    OPT(DeviceGetMigMode),
-    OPT(DeviceGetMaxMigDeviceCount),
-    OPT(DeviceGetMigDeviceHandleByIndex),
-    OPT(DeviceIsMigDeviceHandle),
-    OPT(DeviceGetGpuInstanceId),
-    OPT(DeviceGetComputeInstanceId),
-    OPT(DeviceGetDeviceHandleFromMigDeviceHandle),
-    OPT2(DeviceGetAttributes_v2, "DeviceGetAttributes"),
-    OPT(DeviceGetGpuInstanceProfileInfo),
-    OPT(DeviceGetGpuInstanceById),
-    OPT(GpuInstanceGetInfo),
-    OPT(GpuInstanceGetComputeInstanceProfileInfo),
-    OPT(GpuInstanceGetComputeInstanceById),
-    OPT2(ComputeInstanceGetInfo_v2, "ComputeInstanceGetInfo"),
-    REQ(EventSetCreate),
-    REQ(DeviceGetSupportedEventTypes),
-    REQ(DeviceRegisterEvents),
-    REQ2(EventSetWait_v2, "EventSetWait"),
-    REQ(EventSetFree),
-    OPT(DeviceGetTopologyCommonAncestor),
-    OPT(DeviceGetNvLinkState),
-    OPT2(DeviceGetNvLinkRemotePciInfo_v2, "DeviceGetNvLinkRemotePciInfo"),
+        REQ2(Init_v2, "Init"),
+        REQ(Shutdown),
+        REQ(ErrorString),
+        REQ(SystemGetDriverVersion),
+        OPT(SystemGetCudaDriverVersion),
+        REQ2(DeviceGetCount_v2, "DeviceGetCount"),
+        REQ2(DeviceGetHandleByIndex_v2, "DeviceGetHandleByIndex"),
+        REQ(DeviceGetHandleByUUID),
+        REQ(DeviceGetName),
+        REQ(DeviceGetUUID),
+        REQ(DeviceGetMemoryInfo),
+        REQ2(DeviceGetPciInfo_v3, "DeviceGetPciInfo_v2"),
+        REQ(DeviceGetMinorNumber),
+        REQ(DeviceGetCudaComputeCapability),
+        OPT(DeviceGetMigMode),
+        OPT(DeviceGetMaxMigDeviceCount),
+        OPT(DeviceGetMigDeviceHandleByIndex),
+        OPT(DeviceIsMigDeviceHandle),
+        OPT(DeviceGetGpuInstanceId),
+        OPT(DeviceGetComputeInstanceId),
+        OPT(DeviceGetDeviceHandleFromMigDeviceHandle),
+        OPT2(DeviceGetAttributes_v2, "DeviceGetAttributes"),
+        OPT(DeviceGetGpuInstanceProfileInfo),
+        OPT(DeviceGetGpuInstanceById),
+        OPT(GpuInstanceGetInfo),
+        OPT(GpuInstanceGetComputeInstanceProfileInfo),
+        OPT(GpuInstanceGetComputeInstanceById),
+        OPT2(ComputeInstanceGetInfo_v2, "ComputeInstanceGetInfo"),
+        REQ(EventSetCreate),
+        REQ(DeviceGetSupportedEventTypes),
+        REQ(DeviceRegisterEvents),
+        REQ2(EventSetWait_v2, "EventSetWait"),
+        REQ(EventSetFree),
+        OPT(DeviceGetTopologyCommonAncestor),
+        OPT(DeviceGetNvLinkState),
+        OPT2(DeviceGetNvLinkRemotePciInfo_v2, "DeviceGetNvLinkRemotePciInfo"),
 };
 
 /* The library directories NVIDIA's plugin searches under the container driver root. */
 static const char *const lib_dirs[] = {
-    "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-    "/lib64",     "/lib/x86_64-linux-gnu",     "/lib/aarch64-linux-gnu",
+        "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+        "/lib64",     "/lib/x86_64-linux-gnu",     "/lib/aarch64-linux-gnu",
 };
 
 char *
@@ -289,7 +302,7 @@ int
 gdp_nvml_device_memory(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t *ret_total,
                        struct gdp_diag *diag)
 {
-    nvmlMemory_t m = { 0 };
+    nvmlMemory_t m = {0};
     int r = check(nv, nv->fn.DeviceGetMemoryInfo(h(d), &m), "nvmlDeviceGetMemoryInfo", diag);
     *ret_total = m.total;
     return r;
@@ -299,7 +312,7 @@ int
 gdp_nvml_device_bus_id(struct gdp_nvml *nv, struct gdp_nvml_device *d, char *buf, size_t len,
                        struct gdp_diag *diag)
 {
-    nvmlPciInfo_t pci = { 0 };
+    nvmlPciInfo_t pci = {0};
     int r = check(nv, nv->fn.DeviceGetPciInfo_v3(h(d), &pci), "nvmlDeviceGetPciInfo_v3", diag);
     if (r < 0) {
         return r;
@@ -391,7 +404,7 @@ find_gi_profile(struct gdp_nvml *nv, nvmlDevice_t parent, unsigned profile_id, u
                 struct gdp_diag *diag)
 {
     for (unsigned p = 0; p < NVML_GPU_INSTANCE_PROFILE_COUNT; p++) {
-        nvmlGpuInstanceProfileInfo_t info = { 0 };
+        nvmlGpuInstanceProfileInfo_t info = {0};
         nvmlReturn_t rc = nv->fn.DeviceGetGpuInstanceProfileInfo(parent, p, &info);
         if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_INVALID_ARGUMENT) {
             continue;
@@ -414,7 +427,7 @@ find_ci_profile(struct gdp_nvml *nv, nvmlGpuInstance_t gi, unsigned profile_id, 
                 struct gdp_diag *diag)
 {
     for (unsigned p = 0; p < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; p++) {
-        nvmlComputeInstanceProfileInfo_t info = { 0 };
+        nvmlComputeInstanceProfileInfo_t info = {0};
         nvmlReturn_t rc = nv->fn.GpuInstanceGetComputeInstanceProfileInfo(
                 gi, p, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &info);
         if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_INVALID_ARGUMENT) {
@@ -438,8 +451,8 @@ mig_instances(struct gdp_nvml *nv, nvmlDevice_t parent, struct gdp_nvml_mig_info
 {
     nvmlGpuInstance_t gi = NULL;
     nvmlComputeInstance_t ci = NULL;
-    nvmlGpuInstanceInfo_t gi_info = { 0 };
-    nvmlComputeInstanceInfo_t ci_info = { 0 };
+    nvmlGpuInstanceInfo_t gi_info = {0};
+    nvmlComputeInstanceInfo_t ci_info = {0};
     int r = check(nv, nv->fn.DeviceGetGpuInstanceById(parent, m->gi_id, &gi),
                   "nvmlDeviceGetGpuInstanceById", diag);
     if (r >= 0) {
@@ -463,17 +476,16 @@ mig_instances(struct gdp_nvml *nv, nvmlDevice_t parent, struct gdp_nvml_mig_info
 }
 
 int
-gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent,
-                  struct gdp_nvml_device *mig, struct gdp_nvml_mig_info *ret,
-                  struct gdp_diag *diag)
+gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent, struct gdp_nvml_device *mig,
+                  struct gdp_nvml_mig_info *ret, struct gdp_diag *diag)
 {
-    nvmlDeviceAttributes_t attr = { 0 };
-    struct gdp_nvml_mig_info m = { 0 };
+    nvmlDeviceAttributes_t attr = {0};
+    struct gdp_nvml_mig_info m = {0};
     if (!mig_calls_present(&nv->fn)) {
         return missing("MIG instance queries", diag);
     }
-    int r = check(nv, nv->fn.DeviceGetGpuInstanceId(h(mig), &m.gi_id),
-                  "nvmlDeviceGetGpuInstanceId", diag);
+    int r = check(nv, nv->fn.DeviceGetGpuInstanceId(h(mig), &m.gi_id), "nvmlDeviceGetGpuInstanceId",
+                  diag);
     if (r >= 0) {
         r = check(nv, nv->fn.DeviceGetComputeInstanceId(h(mig), &m.ci_id),
                   "nvmlDeviceGetComputeInstanceId", diag);

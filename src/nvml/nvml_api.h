@@ -142,60 +142,60 @@ typedef unsigned char nvmlGpuFabricState_t;
 #define NVML_VALUE_NOT_AVAILABLE               (-1)
 
 /* MIG */
-#define NVML_DEVICE_MIG_DISABLE 0u
-#define NVML_DEVICE_MIG_ENABLE  1u
+#define NVML_DEVICE_MIG_DISABLE                     0u
+#define NVML_DEVICE_MIG_ENABLE                      1u
 
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE        0x0u
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE        0x1u
-#define NVML_GPU_INSTANCE_PROFILE_3_SLICE        0x2u
-#define NVML_GPU_INSTANCE_PROFILE_4_SLICE        0x3u
-#define NVML_GPU_INSTANCE_PROFILE_7_SLICE        0x4u
-#define NVML_GPU_INSTANCE_PROFILE_8_SLICE        0x5u
-#define NVML_GPU_INSTANCE_PROFILE_6_SLICE        0x6u
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1   0x7u
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_REV1   0x8u
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2   0x9u
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX    0xAu
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX    0xBu
-#define NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX    0xCu
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME  0xDu
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME  0xEu
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_ALL_ME 0xFu
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_ALL_ME 0x10u
-#define NVML_GPU_INSTANCE_PROFILE_3_SLICE_GFX    0x11u
-#define NVML_GPU_INSTANCE_PROFILE_COUNT          0x12u
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE           0x0u
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE           0x1u
+#define NVML_GPU_INSTANCE_PROFILE_3_SLICE           0x2u
+#define NVML_GPU_INSTANCE_PROFILE_4_SLICE           0x3u
+#define NVML_GPU_INSTANCE_PROFILE_7_SLICE           0x4u
+#define NVML_GPU_INSTANCE_PROFILE_8_SLICE           0x5u
+#define NVML_GPU_INSTANCE_PROFILE_6_SLICE           0x6u
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1      0x7u
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_REV1      0x8u
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2      0x9u
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX       0xAu
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX       0xBu
+#define NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX       0xCu
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME     0xDu
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME     0xEu
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_ALL_ME    0xFu
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_ALL_ME    0x10u
+#define NVML_GPU_INSTANCE_PROFILE_3_SLICE_GFX       0x11u
+#define NVML_GPU_INSTANCE_PROFILE_COUNT             0x12u
 
-#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE      0x0u
-#define NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE      0x1u
-#define NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE      0x2u
-#define NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE      0x3u
-#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE      0x4u
-#define NVML_COMPUTE_INSTANCE_PROFILE_8_SLICE      0x5u
-#define NVML_COMPUTE_INSTANCE_PROFILE_6_SLICE      0x6u
-#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 0x7u
-#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL  0x8u
-#define NVML_COMPUTE_INSTANCE_PROFILE_COUNT        0x9u
+#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE       0x0u
+#define NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE       0x1u
+#define NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE       0x2u
+#define NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE       0x3u
+#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE       0x4u
+#define NVML_COMPUTE_INSTANCE_PROFILE_8_SLICE       0x5u
+#define NVML_COMPUTE_INSTANCE_PROFILE_6_SLICE       0x6u
+#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1  0x7u
+#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL   0x8u
+#define NVML_COMPUTE_INSTANCE_PROFILE_COUNT         0x9u
 
 #define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED 0x0u
 #define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_COUNT  0x1u
 
 /* Event type bits. */
-#define nvmlEventTypeNone                  0x0ULL
-#define nvmlEventTypeSingleBitEccError     0x1ULL
-#define nvmlEventTypeDoubleBitEccError     0x2ULL
-#define nvmlEventTypePState                0x4ULL
-#define nvmlEventTypeXidCriticalError      0x8ULL
-#define nvmlEventTypeClock                 0x10ULL
-#define nvmlEventTypePowerSourceChange     0x80ULL
-#define nvmlEventMigConfigChange           0x100ULL
+#define nvmlEventTypeNone                   0x0ULL
+#define nvmlEventTypeSingleBitEccError      0x1ULL
+#define nvmlEventTypeDoubleBitEccError      0x2ULL
+#define nvmlEventTypePState                 0x4ULL
+#define nvmlEventTypeXidCriticalError       0x8ULL
+#define nvmlEventTypeClock                  0x10ULL
+#define nvmlEventTypePowerSourceChange      0x80ULL
+#define nvmlEventMigConfigChange            0x100ULL
 #define nvmlEventTypeSingleBitEccErrorStorm 0x200ULL
-#define nvmlEventTypeDramRetirementEvent   0x400ULL
-#define nvmlEventTypeDramRetirementFailure 0x800ULL
-#define nvmlEventTypeNonFatalPoisonError   0x1000ULL
-#define nvmlEventTypeFatalPoisonError      0x2000ULL
-#define nvmlEventTypeGpuUnavailableError   0x4000ULL
-#define nvmlEventTypeGpuRecoveryAction     0x8000ULL
-#define nvmlEventTypeAll                   0xFF9FULL
+#define nvmlEventTypeDramRetirementEvent    0x400ULL
+#define nvmlEventTypeDramRetirementFailure  0x800ULL
+#define nvmlEventTypeNonFatalPoisonError    0x1000ULL
+#define nvmlEventTypeFatalPoisonError       0x2000ULL
+#define nvmlEventTypeGpuUnavailableError    0x4000ULL
+#define nvmlEventTypeGpuRecoveryAction      0x8000ULL
+#define nvmlEventTypeAll                    0xFF9FULL
 
 /* nvmlInitWithFlags flags */
 #define NVML_INIT_FLAG_NO_GPUS    1u
@@ -352,6 +352,7 @@ typedef struct nvmlDeviceAddressingMode_st {
     unsigned int version;
     unsigned int value;
 } nvmlDeviceAddressingMode_t;
+
 #define NVML_DEVICE_ADDRESSING_MODE_NONE 0u
 #define NVML_DEVICE_ADDRESSING_MODE_HMM  1u
 #define NVML_DEVICE_ADDRESSING_MODE_ATS  2u
@@ -408,27 +409,29 @@ _Static_assert(sizeof(nvmlDeviceAddressingMode_t) == 8, "nvmlDeviceAddressingMod
     NVML_FN(nvmlSystemGetCudaDriverVersion_v2, nvmlReturn_t, (int *cudaDriverVersion))             \
     NVML_FN(nvmlDeviceGetCount_v2, nvmlReturn_t, (unsigned int *deviceCount))                      \
     NVML_FN(nvmlDeviceGetCount, nvmlReturn_t, (unsigned int *deviceCount))                         \
-    NVML_FN(nvmlDeviceGetHandleByIndex_v2, nvmlReturn_t, (unsigned int index, nvmlDevice_t *device)) \
+    NVML_FN(nvmlDeviceGetHandleByIndex_v2, nvmlReturn_t,                                           \
+            (unsigned int index, nvmlDevice_t *device))                                            \
     NVML_FN(nvmlDeviceGetHandleByIndex, nvmlReturn_t, (unsigned int index, nvmlDevice_t *device))  \
     NVML_FN(nvmlDeviceGetHandleByUUID, nvmlReturn_t, (const char *uuid, nvmlDevice_t *device))     \
     NVML_FN(nvmlDeviceGetHandleByPciBusId_v2, nvmlReturn_t,                                        \
             (const char *pciBusId, nvmlDevice_t *device))                                          \
     NVML_FN(nvmlDeviceGetName, nvmlReturn_t,                                                       \
             (nvmlDevice_t device, char *name, unsigned int length))                                \
-    NVML_FN(nvmlDeviceGetUUID, nvmlReturn_t, (nvmlDevice_t device, char *uuid, unsigned int length)) \
+    NVML_FN(nvmlDeviceGetUUID, nvmlReturn_t,                                                       \
+            (nvmlDevice_t device, char *uuid, unsigned int length))                                \
     NVML_FN(nvmlDeviceGetSerial, nvmlReturn_t,                                                     \
             (nvmlDevice_t device, char *serial, unsigned int length))                              \
     NVML_FN(nvmlDeviceGetBoardPartNumber, nvmlReturn_t,                                            \
             (nvmlDevice_t device, char *partNumber, unsigned int length))                          \
-    NVML_FN(nvmlDeviceGetBrand, nvmlReturn_t, (nvmlDevice_t device, nvmlBrandType_t *type))        \
+    NVML_FN(nvmlDeviceGetBrand, nvmlReturn_t, (nvmlDevice_t device, nvmlBrandType_t * type))       \
     NVML_FN(nvmlDeviceGetArchitecture, nvmlReturn_t,                                               \
-            (nvmlDevice_t device, nvmlDeviceArchitecture_t *arch))                                 \
-    NVML_FN(nvmlDeviceGetMemoryInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlMemory_t *memory))    \
+            (nvmlDevice_t device, nvmlDeviceArchitecture_t * arch))                                \
+    NVML_FN(nvmlDeviceGetMemoryInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlMemory_t * memory))   \
     NVML_FN(nvmlDeviceGetMemoryInfo_v2, nvmlReturn_t,                                              \
-            (nvmlDevice_t device, nvmlMemory_v2_t *memory))                                        \
-    NVML_FN(nvmlDeviceGetPciInfo_v3, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t *pci))      \
-    NVML_FN(nvmlDeviceGetPciInfo_v2, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t *pci))      \
-    NVML_FN(nvmlDeviceGetPciInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t *pci))         \
+            (nvmlDevice_t device, nvmlMemory_v2_t * memory))                                       \
+    NVML_FN(nvmlDeviceGetPciInfo_v3, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t * pci))     \
+    NVML_FN(nvmlDeviceGetPciInfo_v2, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t * pci))     \
+    NVML_FN(nvmlDeviceGetPciInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlPciInfo_t * pci))        \
     NVML_FN(nvmlDeviceGetMinorNumber, nvmlReturn_t, (nvmlDevice_t device, unsigned int *minor))    \
     NVML_FN(nvmlDeviceGetIndex, nvmlReturn_t, (nvmlDevice_t device, unsigned int *index))          \
     NVML_FN(nvmlDeviceGetCudaComputeCapability, nvmlReturn_t,                                      \
@@ -437,11 +440,11 @@ _Static_assert(sizeof(nvmlDeviceAddressingMode_t) == 8, "nvmlDeviceAddressingMod
     NVML_FN(nvmlDeviceGetCpuAffinity, nvmlReturn_t,                                                \
             (nvmlDevice_t device, unsigned int cpuSetSize, unsigned long *cpuSet))                 \
     NVML_FN(nvmlDeviceGetGpuFabricInfo, nvmlReturn_t,                                              \
-            (nvmlDevice_t device, nvmlGpuFabricInfo_t *gpuFabricInfo))                             \
+            (nvmlDevice_t device, nvmlGpuFabricInfo_t * gpuFabricInfo))                            \
     NVML_FN(nvmlDeviceGetGpuFabricInfoV, nvmlReturn_t,                                             \
-            (nvmlDevice_t device, nvmlGpuFabricInfoV_t *gpuFabricInfo))                            \
+            (nvmlDevice_t device, nvmlGpuFabricInfoV_t * gpuFabricInfo))                           \
     NVML_FN(nvmlDeviceGetAddressingMode, nvmlReturn_t,                                             \
-            (nvmlDevice_t device, nvmlDeviceAddressingMode_t *mode))                               \
+            (nvmlDevice_t device, nvmlDeviceAddressingMode_t * mode))                              \
     NVML_FN(nvmlDeviceGetMigMode, nvmlReturn_t,                                                    \
             (nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode))           \
     NVML_FN(nvmlDeviceGetMaxMigDeviceCount, nvmlReturn_t,                                          \
@@ -453,11 +456,11 @@ _Static_assert(sizeof(nvmlDeviceAddressingMode_t) == 8, "nvmlDeviceAddressingMod
     NVML_FN(nvmlDeviceGetGpuInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))     \
     NVML_FN(nvmlDeviceGetComputeInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id)) \
     NVML_FN(nvmlDeviceGetDeviceHandleFromMigDeviceHandle, nvmlReturn_t,                            \
-            (nvmlDevice_t migDevice, nvmlDevice_t *device))                                        \
+            (nvmlDevice_t migDevice, nvmlDevice_t * device))                                       \
     NVML_FN(nvmlDeviceGetAttributes_v2, nvmlReturn_t,                                              \
-            (nvmlDevice_t device, nvmlDeviceAttributes_t *attributes))                             \
+            (nvmlDevice_t device, nvmlDeviceAttributes_t * attributes))                            \
     NVML_FN(nvmlDeviceGetAttributes, nvmlReturn_t,                                                 \
-            (nvmlDevice_t device, nvmlDeviceAttributes_t *attributes))                             \
+            (nvmlDevice_t device, nvmlDeviceAttributes_t * attributes))                            \
     NVML_FN(nvmlDeviceGetGpuInstanceProfileInfo, nvmlReturn_t,                                     \
             (nvmlDevice_t device, unsigned int profile, nvmlGpuInstanceProfileInfo_t *info))       \
     NVML_FN(nvmlDeviceGetGpuInstanceProfileInfoV, nvmlReturn_t,                                    \
@@ -465,16 +468,17 @@ _Static_assert(sizeof(nvmlDeviceAddressingMode_t) == 8, "nvmlDeviceAddressingMod
     NVML_FN(nvmlDeviceGetGpuInstanceById, nvmlReturn_t,                                            \
             (nvmlDevice_t device, unsigned int id, nvmlGpuInstance_t *gpuInstance))                \
     NVML_FN(nvmlGpuInstanceGetInfo, nvmlReturn_t,                                                  \
-            (nvmlGpuInstance_t gpuInstance, nvmlGpuInstanceInfo_t *info))                          \
+            (nvmlGpuInstance_t gpuInstance, nvmlGpuInstanceInfo_t * info))                         \
     NVML_FN(nvmlGpuInstanceGetComputeInstanceProfileInfo, nvmlReturn_t,                            \
             (nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,         \
              nvmlComputeInstanceProfileInfo_t *info))                                              \
     NVML_FN(nvmlGpuInstanceGetComputeInstanceById, nvmlReturn_t,                                   \
-            (nvmlGpuInstance_t gpuInstance, unsigned int id, nvmlComputeInstance_t *computeInstance)) \
+            (nvmlGpuInstance_t gpuInstance, unsigned int id,                                       \
+             nvmlComputeInstance_t *computeInstance))                                              \
     NVML_FN(nvmlComputeInstanceGetInfo_v2, nvmlReturn_t,                                           \
-            (nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t *info))              \
+            (nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t * info))             \
     NVML_FN(nvmlComputeInstanceGetInfo, nvmlReturn_t,                                              \
-            (nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t *info))              \
+            (nvmlComputeInstance_t computeInstance, nvmlComputeInstanceInfo_t * info))             \
     NVML_FN(nvmlEventSetCreate, nvmlReturn_t, (nvmlEventSet_t * set))                              \
     NVML_FN(nvmlDeviceGetSupportedEventTypes, nvmlReturn_t,                                        \
             (nvmlDevice_t device, unsigned long long *eventTypes))                                 \
@@ -491,11 +495,11 @@ _Static_assert(sizeof(nvmlDeviceAddressingMode_t) == 8, "nvmlDeviceAddressingMod
             (nvmlDevice_t device1, nvmlDevice_t device2, nvmlGpuP2PCapsIndex_t p2pIndex,           \
              nvmlGpuP2PStatus_t * p2pStatus))                                                      \
     NVML_FN(nvmlDeviceGetNvLinkState, nvmlReturn_t,                                                \
-            (nvmlDevice_t device, unsigned int link, nvmlEnableState_t * isActive))                \
+            (nvmlDevice_t device, unsigned int link, nvmlEnableState_t *isActive))                 \
     NVML_FN(nvmlDeviceGetNvLinkRemotePciInfo_v2, nvmlReturn_t,                                     \
-            (nvmlDevice_t device, unsigned int link, nvmlPciInfo_t * pci))                         \
+            (nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci))                          \
     NVML_FN(nvmlDeviceGetNvLinkRemotePciInfo, nvmlReturn_t,                                        \
-            (nvmlDevice_t device, unsigned int link, nvmlPciInfo_t * pci))
+            (nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci))
 
 #define NVML_DECLARE_FN_(name, ret, params) ret name params;
 NVML_FUNCTIONS(NVML_DECLARE_FN_)

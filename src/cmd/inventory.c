@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The inventory shared by `list` and `serve`: NVML, the discovered node and the resource set
+ * built from it under the configured MIG strategy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "config/config.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "gpu/device.h"
+#include "nvml/nvml.h"
+#include "resource/resources.h"
+
+void
+gdp_inventory_done(struct gdp_inventory *inv)
+{
+    if (inv == NULL) {
+        return;
+    }
+    gdp_resource_set_done(inv->set);
+    free(inv->set);
+    gdp_node_free(inv->node);
+    gdp_nvml_free(inv->nv);
+    *inv = (struct gdp_inventory){0};
+}
+
+int
+gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, struct gdp_diag *diag)
+{
+    /* Test and development hooks: where sysfs and procfs are read from. */
+    const struct gdp_discover_opts opts = {
+            .sysfs_root = getenv("GDP_SYSFS_ROOT"),
+            .proc_root = getenv("GDP_PROC_ROOT"),
+    };
+    *inv = (struct gdp_inventory){.set = gdp_calloc(1, sizeof *inv->set)};
+    _cleanup_free_ char *lib = gdp_nvml_library_path(cfg->driver_root_ctr_path);
+    (void)gdp_strlcpy(inv->library, lib, sizeof inv->library);
+    int r = gdp_nvml_open(cfg->driver_root_ctr_path, &inv->nv, diag);
+    if (r < 0) {
+        if (cfg->fail_on_init_error) {
+            return r;
+        }
+        (void)gdp_strlcpy(inv->nvml_error, diag->msg, sizeof inv->nvml_error);
+        return 0;
+    }
+    r = gdp_discover(inv->nv, &opts, &inv->node, diag);
+    if (r < 0) {
+        if (cfg->fail_on_init_error) {
+            return r;
+        }
+        (void)gdp_strlcpy(inv->nvml_error, diag->msg, sizeof inv->nvml_error);
+        return 0;
+    }
+    return gdp_resources_build(inv->node, cfg->mig_strategy, inv->set, diag);
+}
+
+void
+gdp_inventory_log_failure(const struct gdp_config *cfg, int r, const struct gdp_diag *diag)
+{
+    if (r == GDP_E_NVML_MISSING) {
+        log_error("%s; is the NVIDIA driver installed and its root mounted at "
+                  "--driver-root-ctr-path=%s? (--fail-on-init-error=false runs without GPUs)",
+                  diag->msg, cfg->driver_root_ctr_path);
+    } else if (r == GDP_E_NVML) {
+        log_error("NVML failed: %s (--fail-on-init-error=false runs without GPUs)", diag->msg);
+    } else {
+        log_error("%s", diag->msg);
+    }
+}

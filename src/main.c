@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Entry point: picks the subcommand (none means `serve`, so the binary is a drop-in for
+ * NVIDIA's, which takes flags only), parses flags and environment, and dispatches.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "config/config.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/util.h"
+
+extern char **environ;
+
+struct subcommand {
+    const char *name;
+    enum gdp_cmd cmd; /* 0: takes no flags */
+};
+
+static const struct subcommand subcommands[] = {
+        {"serve", GDP_CMD_SERVE},
+        {"list", GDP_CMD_LIST},
+        {"version", 0},
+        {"help", 0},
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: gpu-device-plugin [serve|list|version|help] [flags]\n"
+               "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
+               "flags.\n");
+}
+
+static int
+run(const struct subcommand *sc, int argc, char **argv)
+{
+    struct gdp_diag diag = {0};
+    _cleanup_(gdp_config_done) struct gdp_config cfg = {0};
+    gdp_config_init(&cfg);
+    int n = gdp_config_parse_args(&cfg, sc->cmd, argc, argv, environ, &diag);
+    if (n >= 0 && cfg.help) {
+        gdp_config_print_help(stdout, sc->cmd);
+        return GDP_EXIT_OK;
+    }
+    if (n >= 0 && n < argc) {
+        n = gdp_diag_set(&diag, GDP_E_CONFIG, "unexpected argument \"%s\"", argv[n]);
+    }
+    if (n >= 0) {
+        n = gdp_config_finish(&cfg, &diag);
+    }
+    if (n < 0) {
+        fprintf(stderr, "gpu-device-plugin %s: %s\n", sc->name, diag.msg);
+        usage(stderr);
+        return GDP_EXIT_USAGE;
+    }
+    gdp_log_level = cfg.log_level;
+    gdp_log_format = cfg.log_format;
+    gdp_config_log_unimplemented(&cfg);
+    return sc->cmd == GDP_CMD_LIST ? gdp_cmd_list(&cfg) : gdp_cmd_serve(&cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct subcommand *sc = &subcommands[0];
+    int first = 1;
+    for (size_t i = 0; argc > 1 && i < ELEMENTSOF(subcommands); i++) {
+        if (streq(argv[1], subcommands[i].name)) {
+            sc = &subcommands[i];
+            first = 2;
+        }
+    }
+    if (argc > 1 &&
+        (streq(argv[1], "--version") || streq(argv[1], "-version") || streq(argv[1], "-v"))) {
+        return gdp_cmd_version();
+    }
+    if (streq(sc->name, "version")) {
+        return gdp_cmd_version();
+    }
+    if (streq(sc->name, "help")) {
+        usage(stdout);
+        gdp_config_print_help(stdout, GDP_CMD_SERVE);
+        return GDP_EXIT_OK;
+    }
+    return run(sc, argc - first, argv + first);
+}
