@@ -18,6 +18,11 @@ if(GDP_SANITIZE)
   add_link_options(-fsanitize=${GDP_SANITIZE})
 endif()
 
+if(GDP_FUZZ)
+  # coverage instrumentation for everything the fuzz targets link
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 if(GDP_HARDENING AND NOT GDP_SANITIZE)
   if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
     add_compile_definitions(_FORTIFY_SOURCE=2)

@@ -5,10 +5,11 @@
  * a stable schema (docs/list-json.md); the text form is for people.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cmd/cmd.h"
 #include "config/config.h"

@@ -89,10 +89,6 @@ add_to(struct gdp_resource_set *set, const char *name, const struct gdp_device *
 static int
 mixed_name(const struct gdp_device *m, char *buf, size_t len, struct gdp_diag *diag)
 {
-    if (m->profile[0] == '\0') {
-        return gdp_diag_set(diag, GDP_E_MIG, "MIG device %s (%s) has no known profile: %s",
-                            m->index_str, m->uuid, m->reason);
-    }
     if (strstr(m->profile, "c.") != NULL) { /* "<C>c.<G>g...": compute smaller than GPU */
         return gdp_diag_set(diag, GDP_E_MIG,
                             "MIG profile '%s' of device %s (%s) does not match any resource "
@@ -152,6 +148,12 @@ add_mig_devices(const struct gdp_node *node, enum gdp_mig_strategy s, struct gdp
         const struct gdp_device *m = &node->devices[i];
         char name[GDP_RESOURCE_NAME_MAX];
         if (m->kind != GDP_DEVICE_MIG) {
+            continue;
+        }
+        if (m->profile[0] == '\0') {
+            /* its NVML queries failed: without a profile it has no resource name */
+            add_warning(set, "MIG device %s (%s) is not advertised: %s", m->index_str, m->uuid,
+                        m->reason);
             continue;
         }
         if (s == GDP_MIG_SINGLE) {
