@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what building and testing gpu-device-plugin needs on Debian 12 (all from Debian's
+# own packages). Safe to run again: apt skips what is already installed.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config git
+    clang clang-format clang-tidy libclang-rt-14-dev
+    libyaml-dev libjansson-dev libcmocka-dev
+    python3 python3-pytest python3-yaml
+    valgrind
+)
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test suite, as CI runs it:
+#   1. formatting (clang-format 14) of every C file;
+#   2. gcc 12 build with -Werror and ASan+UBSan, then every unit and integration test (CTest);
+#   3. the same with clang 14;
+#   4. a plain build, with the integration tests run again under valgrind;
+#   5. clang-tidy over src/;
+#   6. each libFuzzer target for GDP_FUZZ_SECONDS (default 60; 0 skips).
+# Set GDP_SKIP_DEPS=1 to skip the apt step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+fuzz_seconds=${GDP_FUZZ_SECONDS:-60}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+if [ "${GDP_SKIP_DEPS:-0}" != 1 ]; then
+    step "dependencies"
+    ./scripts/install-deps.sh
+fi
+
+step "clang-format"
+mapfile -t c_files < <(git ls-files '*.c' '*.h')
+clang-format --dry-run --Werror "${c_files[@]}"
+
+for preset in dev clang; do
+    step "build and test: $preset (-Werror, ASan+UBSan)"
+    cmake --preset "$preset" >/dev/null
+    cmake --build --preset "$preset" -j"$jobs"
+    ctest --preset "$preset" -j"$jobs"
+done
+
+step "valgrind: integration tests on a plain build"
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$jobs"
+GDP_VALGRIND=1 ctest --preset release -j"$jobs" -L integration
+
+step "clang-tidy"
+mapfile -t tidy_files < <(git ls-files 'src/*.c')
+if ! tidy_out=$(clang-tidy -p build-release --quiet --extra-arg=-Wno-unknown-warning-option "${tidy_files[@]}" 2>&1); then
+    printf '%s\n' "$tidy_out" | grep -v 'warnings generated'
+    exit 1
+fi
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+    step "fuzz: ${fuzz_seconds}s per target"
+    cmake --preset fuzz >/dev/null
+    cmake --build --preset fuzz -j"$jobs"
+    ./tests/fuzz/run.sh build-fuzz "$fuzz_seconds"
+fi
+
+step "all checks passed"
