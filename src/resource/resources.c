@@ -213,6 +213,8 @@ gdp_resources_build(const struct gdp_node *node, enum gdp_mig_strategy s,
                             "invalid MIG configuration: all devices on the node must be "
                             "configured with the same migEnabled value");
     }
-    qsort(ret->resources, ret->n_resources, sizeof *ret->resources, cmp_resource);
+    if (ret->n_resources > 1) { /* qsort's pointer must not be NULL, even for 0 elements */
+        qsort(ret->resources, ret->n_resources, sizeof *ret->resources, cmp_resource);
+    }
     return 0;
 }
