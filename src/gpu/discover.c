@@ -4,7 +4,6 @@
  * NVML does not provide come from sysfs (NUMA node) and procfs (MIG capability minors), both
  * under overridable roots so tests can supply them.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +52,7 @@ gdp_bus_id_normalize(const char *nvml_bus_id, char *buf, size_t len)
     }
     size_t i = 0;
     for (; s[i] != '\0' && i + 1 < len; i++) {
-        buf[i] = (char)tolower((unsigned char)s[i]);
+        buf[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
     }
     buf[i] = '\0';
 }

@@ -71,6 +71,16 @@ parse_cap_line(const char *line, struct gdp_migcap *cap)
     return false;
 }
 
+static void
+append_cap(struct gdp_migcaps *caps, size_t *cap, const struct gdp_migcap *c)
+{
+    if (caps->n == *cap) {
+        *cap = *cap == 0 ? 64 : *cap * 2;
+        caps->caps = gdp_reallocarray(caps->caps, *cap, sizeof *caps->caps);
+    }
+    caps->caps[caps->n++] = *c;
+}
+
 void
 gdp_migcaps_parse(const char *text, struct gdp_migcaps *ret)
 {
@@ -85,11 +95,7 @@ gdp_migcaps_parse(const char *text, struct gdp_migcaps *ret)
             memcpy(line, text, len);
             line[len] = '\0';
             if (parse_cap_line(line, &c)) {
-                if (ret->n == cap) {
-                    cap = cap == 0 ? 64 : cap * 2;
-                    ret->caps = gdp_reallocarray(ret->caps, cap, sizeof *ret->caps);
-                }
-                ret->caps[ret->n++] = c;
+                append_cap(ret, &cap, &c);
             }
         }
         text += len + (nl != NULL ? 1 : 0);

@@ -17,9 +17,10 @@
 #include "core/util.h"
 #include "nvml/nvml_api.h"
 
-#define NVML_SONAME       "libnvidia-ml.so.1"
+#define NVML_SONAME "libnvidia-ml.so.1"
 
-#define GDP_NVML_FN(name) __typeof__(nvml##name) *name
+/* declares a struct member: the replacement list cannot be parenthesized */
+#define GDP_NVML_FN(name) __typeof__(nvml##name) *name /* NOLINT(bugprone-macro-parentheses) */
 
 struct gdp_nvml_fns {
     GDP_NVML_FN(Init_v2);

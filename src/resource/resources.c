@@ -81,7 +81,9 @@ static void
 add_to(struct gdp_resource_set *set, const char *name, const struct gdp_device *d)
 {
     struct gdp_resource *r = get_resource(set, name);
-    r->devices = gdp_reallocarray(r->devices, r->n_devices + 1, sizeof *r->devices);
+    /* an array of pointers: sizeof of a pointer is meant */
+    r->devices = gdp_reallocarray(r->devices, r->n_devices + 1,
+                                  sizeof *r->devices); /* NOLINT(bugprone-sizeof-expression) */
     r->devices[r->n_devices++] = d;
 }
 
