@@ -52,7 +52,11 @@ gdp_bus_id_normalize(const char *nvml_bus_id, char *buf, size_t len)
     }
     size_t i = 0;
     for (; s[i] != '\0' && i + 1 < len; i++) {
-        buf[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c + ('a' - 'A'));
+        }
+        buf[i] = c;
     }
     buf[i] = '\0';
 }
