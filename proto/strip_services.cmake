@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+# cmake -DIN=<file.proto> -DOUT=<file.proto> -P strip_services.cmake
+# Writes a copy of IN without its top-level `service` blocks: protoc-c 1.4.1 would generate
+# stubs with a member named after Registration.Register (`register`, a C keyword).
+cmake_minimum_required(VERSION 3.25)
+file(READ "${IN}" text)
+set(out "")
+while(TRUE)
+  string(FIND "${text}" "\nservice " start)
+  if(start EQUAL -1)
+    break()
+  endif()
+  string(SUBSTRING "${text}" 0 ${start} head)
+  string(APPEND out "${head}\n")
+  math(EXPR after "${start} + 1")
+  string(SUBSTRING "${text}" ${after} -1 text)
+  string(FIND "${text}" "\n}" stop)
+  if(stop EQUAL -1)
+    message(FATAL_ERROR "${IN}: unterminated service block")
+  endif()
+  math(EXPR stop "${stop} + 2")
+  string(SUBSTRING "${text}" ${stop} -1 text)
+endwhile()
+string(APPEND out "${text}")
+file(WRITE "${OUT}" "${out}")
