@@ -8,7 +8,8 @@ packages=(
     build-essential cmake pkg-config git
     clang clang-format clang-tidy libclang-rt-14-dev
     libyaml-dev libjansson-dev libcmocka-dev
-    python3 python3-pytest python3-yaml
+    libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+    python3 python3-pytest python3-yaml python3-grpcio python3-protobuf
     valgrind
 )
 
