@@ -56,11 +56,12 @@ device_nodes_json(const struct gdp_device *d)
 }
 
 static json_t *
-device_json(const struct gdp_config *cfg, const struct gdp_node *node, const struct gdp_device *d)
+device_json(const struct gdp_config *cfg, const struct gdp_node *node, const struct gdp_rdev *rd)
 {
+    const struct gdp_device *d = rd->dev;
     const struct gdp_device *gpu = gdp_device_gpu(node, d);
     json_t *o = json_object();
-    (void)json_object_set_new(o, "id", json_string(d->uuid));
+    (void)json_object_set_new(o, "id", json_string(rd->id));
     (void)json_object_set_new(o, "runtimeId", json_string(runtime_id(cfg, d)));
     (void)json_object_set_new(o, "index", json_string(d->index_str));
     (void)json_object_set_new(o, "type", json_string(d->kind == GDP_DEVICE_MIG ? "mig" : "gpu"));
@@ -94,7 +95,7 @@ resources_json(const struct gdp_config *cfg, const struct gdp_inventory *inv)
         (void)gdp_resource_socket_name(r->name, sock, sizeof sock);
         json_t *devs = json_array();
         for (size_t j = 0; j < r->n_devices; j++) {
-            (void)json_array_append_new(devs, device_json(cfg, inv->node, r->devices[j]));
+            (void)json_array_append_new(devs, device_json(cfg, inv->node, &r->devices[j]));
         }
         (void)json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:o}", "name", r->name, "socket",
                                                  sock, "count", (json_int_t)r->n_devices, "devices",
@@ -180,14 +181,15 @@ print_text_header(const struct gdp_config *cfg, const struct gdp_inventory *inv)
 }
 
 static void
-print_text_device(const struct gdp_inventory *inv, const struct gdp_device *d)
+print_text_device(const struct gdp_inventory *inv, const struct gdp_rdev *rd)
 {
+    const struct gdp_device *d = rd->dev;
     const struct gdp_device *gpu = gdp_device_gpu(inv->node, d);
     char numa[16] = "-";
     if (d->numa_node >= 0) {
         (void)snprintf(numa, sizeof numa, "%d", d->numa_node);
     }
-    printf("  %-42s %-6s %-9s %-4s %-13s %s%s%s\n", d->uuid, d->index_str,
+    printf("  %-42s %-6s %-9s %-4s %-13s %s%s%s\n", rd->id, d->index_str,
            d->healthy ? "Healthy" : "Unhealthy", numa, gpu->bus_id, d->name,
            d->healthy ? "" : " -- ", d->reason);
 }
@@ -202,7 +204,7 @@ print_text(const struct gdp_config *cfg, const struct gdp_inventory *inv)
         printf("  %-42s %-6s %-9s %-4s %-13s %s\n", "ID", "INDEX", "HEALTH", "NUMA", "PCI BUS ID",
                "NAME");
         for (size_t j = 0; j < r->n_devices; j++) {
-            print_text_device(inv, r->devices[j]);
+            print_text_device(inv, &r->devices[j]);
         }
     }
     if (inv->set->n_resources == 0 && inv->node != NULL) {

@@ -35,6 +35,17 @@ gdp_resource_set_done(struct gdp_resource_set *set)
     *set = (struct gdp_resource_set){0};
 }
 
+const struct gdp_rdev *
+gdp_resource_device(const struct gdp_resource *r, const char *id)
+{
+    for (size_t i = 0; i < r->n_devices; i++) {
+        if (streq(r->devices[i].id, id)) {
+            return &r->devices[i];
+        }
+    }
+    return NULL;
+}
+
 const struct gdp_resource *
 gdp_resource_find(const struct gdp_resource_set *set, const char *name)
 {
@@ -81,10 +92,10 @@ static void
 add_to(struct gdp_resource_set *set, const char *name, const struct gdp_device *d)
 {
     struct gdp_resource *r = get_resource(set, name);
-    /* an array of pointers: sizeof of a pointer is meant */
-    r->devices = gdp_reallocarray(r->devices, r->n_devices + 1,
-                                  sizeof *r->devices); /* NOLINT(bugprone-sizeof-expression) */
-    r->devices[r->n_devices++] = d;
+    r->devices = gdp_reallocarray(r->devices, r->n_devices + 1, sizeof *r->devices);
+    struct gdp_rdev *rd = &r->devices[r->n_devices++];
+    *rd = (struct gdp_rdev){.dev = d};
+    (void)gdp_strlcpy(rd->id, d->uuid, sizeof rd->id);
 }
 
 /* "nvidia.com/mig-<profile>" with '+' replaced by '.'. */

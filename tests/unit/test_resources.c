@@ -86,7 +86,7 @@ none_advertises_mig_gpus_whole(void **state _unused_)
     assert_int_equal(gdp_resources_build(&f.node, GDP_MIG_NONE, &set, &diag), 0);
     assert_int_equal(set.n_resources, 1);
     const struct gdp_resource *r = expect_resource(&set, "nvidia.com/gpu", 2);
-    assert_string_equal(r->devices[1]->index_str, "1");
+    assert_string_equal(r->devices[1].dev->index_str, "1");
     gdp_resource_set_done(&set);
 }
 
@@ -104,7 +104,7 @@ single_uniform_mig_is_gpu(void **state _unused_)
     assert_int_equal(gdp_resources_build(&f.node, GDP_MIG_SINGLE, &set, &diag), 0);
     assert_int_equal(set.n_resources, 1);
     const struct gdp_resource *r = expect_resource(&set, "nvidia.com/gpu", 4);
-    assert_string_equal(r->devices[3]->index_str, "1:1");
+    assert_string_equal(r->devices[3].dev->index_str, "1:1");
     gdp_resource_set_done(&set);
 }
 
