@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "resource/inventory.h"
 #include "resource/resources.h"
 
 #define LIST_SCHEMA_VERSION 1
@@ -242,7 +243,7 @@ gdp_cmd_list(const struct gdp_config *cfg)
     _cleanup_(gdp_inventory_done) struct gdp_inventory inv = {0};
     int r = gdp_inventory_load(cfg, &inv, &diag);
     if (r < 0) {
-        gdp_inventory_log_failure(cfg, r, &diag);
+        log_error("%s%s", diag.msg, gdp_inventory_hint(r));
         return GDP_EXIT_FAILURE;
     }
     log_inventory(&inv);

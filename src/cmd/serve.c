@@ -1,29 +1,48 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `gpu-device-plugin serve` (also the default with no subcommand): discovers the node and
- * reports what it would advertise. Serving the kubelet's gRPC API is not built yet.
+ * `gpu-device-plugin serve` (also the default with no subcommand): runs the device plugin
+ * daemon on one event loop until SIGTERM/SIGINT.
  */
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/log.h"
-#include "resource/resources.h"
+#include "core/loop.h"
+#include "plugin/manager.h"
+#include "resource/inventory.h"
+
+static void
+free_loop(struct gdp_loop **loop)
+{
+    gdp_loop_free(*loop);
+}
+
+static void
+free_manager(struct gdp_manager **m)
+{
+    gdp_manager_free(*m);
+}
 
 int
 gdp_cmd_serve(const struct gdp_config *cfg)
 {
     struct gdp_diag diag = {0};
-    _cleanup_(gdp_inventory_done) struct gdp_inventory inv = {0};
-    int r = gdp_inventory_load(cfg, &inv, &diag);
-    if (r < 0) {
-        gdp_inventory_log_failure(cfg, r, &diag);
+    _cleanup_(free_loop) struct gdp_loop *loop = NULL;
+    _cleanup_(free_manager) struct gdp_manager *m = NULL;
+    if (gdp_loop_new(&loop, &diag) < 0 || gdp_manager_new(loop, cfg, &m, &diag) < 0) {
+        log_error("cannot start: %s", diag.msg);
         return GDP_EXIT_FAILURE;
     }
-    for (size_t i = 0; i < inv.set->n_resources; i++) {
-        log_info("resource=%s devices=%zu", inv.set->resources[i].name,
-                 inv.set->resources[i].n_devices);
+    int r = gdp_manager_start(m, &diag);
+    if (r < 0) {
+        log_error("%s%s", diag.msg, gdp_inventory_hint(r));
+        return GDP_EXIT_FAILURE;
     }
-    log_error("serving the kubelet device plugin API is not implemented in this build; use "
-              "'gpu-device-plugin list' to see what would be advertised");
-    return GDP_EXIT_FAILURE;
+    r = gdp_loop_run(loop);
+    if (r < 0) {
+        log_error_errno(r, "event loop failed");
+        return GDP_EXIT_FAILURE;
+    }
+    log_info("stopped");
+    return GDP_EXIT_OK;
 }

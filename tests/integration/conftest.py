@@ -22,6 +22,17 @@ VALGRIND = os.environ.get("GDP_VALGRIND") == "1"
 VALGRIND_ERROR = 99
 
 
+def _sanitized():
+    try:
+        data = BINARY.read_bytes()
+    except OSError:
+        return False
+    return b"AddressSanitizer" in data or b"libasan.so" in data
+
+
+SANITIZED = _sanitized()  # ASan builds hold freed memory in quarantine: RSS grows
+
+
 def load_node(name):
     """The node description file as a dict (the mock's own format)."""
     with open(NODES / name) as f:

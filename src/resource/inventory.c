@@ -3,14 +3,14 @@
  * The inventory shared by `list` and `serve`: NVML, the discovered node and the resource set
  * built from it under the configured MIG strategy.
  */
+#include "resource/inventory.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/cmd.h"
 #include "config/config.h"
 #include "core/diag.h"
-#include "core/log.h"
 #include "core/util.h"
 #include "gpu/device.h"
 #include "nvml/nvml.h"
@@ -59,16 +59,16 @@ gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, stru
     return gdp_resources_build(inv->node, cfg->mig_strategy, inv->set, diag);
 }
 
-void
-gdp_inventory_log_failure(const struct gdp_config *cfg, int r, const struct gdp_diag *diag)
+const char *
+gdp_inventory_hint(int r)
 {
-    if (r == GDP_E_NVML_MISSING) {
-        log_error("%s; is the NVIDIA driver installed and its root mounted at "
-                  "--driver-root-ctr-path=%s? (--fail-on-init-error=false runs without GPUs)",
-                  diag->msg, cfg->driver_root_ctr_path);
-    } else if (r == GDP_E_NVML) {
-        log_error("NVML failed: %s (--fail-on-init-error=false runs without GPUs)", diag->msg);
-    } else {
-        log_error("%s", diag->msg);
+    switch (r) {
+    case GDP_E_NVML_MISSING:
+        return "; is the NVIDIA driver installed and its root mounted at --driver-root-ctr-path? "
+               "(--fail-on-init-error=false runs without GPUs)";
+    case GDP_E_NVML:
+        return " (--fail-on-init-error=false runs without GPUs)";
+    default:
+        return "";
     }
 }

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's lifecycle: discovers the node, starts one DevicePlugin server per resource,
+ * registers each with the kubelet (retrying with capped backoff while it is away), watches
+ * the socket directory so that a restarted kubelet (new kubelet.sock) or a deleted plugin
+ * socket leads to serving and registering again, re-discovers on SIGHUP, and stops cleanly
+ * on SIGTERM/SIGINT. Everything runs on the loop thread.
+ */
+#pragma once
+
+struct gdp_config;
+struct gdp_diag;
+struct gdp_loop;
+struct gdp_manager;
+
+/*
+ * Creates the manager and installs its signal handlers and directory watch on loop.
+ * Returns 0 and *ret (caller frees with gdp_manager_free()), or -errno with diag filled.
+ */
+int gdp_manager_new(struct gdp_loop *loop, const struct gdp_config *cfg, struct gdp_manager **ret,
+                    struct gdp_diag *diag);
+
+/*
+ * Discovers the node and starts serving and registering. Returns 0, or the inventory error
+ * (GDP_E_NVML*, GDP_E_MIG) when the node cannot be served and --fail-on-init-error is set.
+ */
+int gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag);
+
+/* Stops every server and frees everything. Accepts NULL. */
+void gdp_manager_free(struct gdp_manager *m);
+
+/* Registrations completed since start (for tests and benchmarks through logs). */
+unsigned gdp_manager_registrations(const struct gdp_manager *m);

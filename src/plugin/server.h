@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One DevicePlugin gRPC server for one resource (nvidia.com/gpu, nvidia.com/mig-1g.5gb, ...):
+ * GetDevicePluginOptions, ListAndWatch (the full device list when opened and after every
+ * change, coalesced to the newest), Allocate, GetPreferredAllocation and PreStartContainer,
+ * served on <socket dir>/nvidia-<name>.sock. It answers from the cached device model and
+ * never blocks the loop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct gdp_config;
+struct gdp_diag;
+struct gdp_loop;
+struct gdp_node;
+struct gdp_plugin;
+struct gdp_resource;
+
+/* What a plugin serves; all borrowed and valid until gdp_plugin_free(). */
+struct gdp_plugin_ctx {
+    const struct gdp_config *cfg;
+    const struct gdp_node *node;
+    const struct gdp_resource *resource;
+};
+
+/*
+ * Creates the server for ctx->resource with its socket in socket_dir (not yet listening).
+ * Returns 0 and *ret (caller frees with gdp_plugin_free()), or -ENAMETOOLONG / -EINVAL with
+ * diag filled.
+ */
+int gdp_plugin_new(struct gdp_loop *loop, const struct gdp_plugin_ctx *ctx, const char *socket_dir,
+                   struct gdp_plugin **ret, struct gdp_diag *diag);
+
+/*
+ * Listens on the plugin socket (replacing a stale file). Calling it while listening restarts
+ * the server: open calls end UNAVAILABLE and the socket is created anew. Returns 0 or -errno
+ * with diag filled.
+ */
+int gdp_plugin_listen(struct gdp_plugin *p, struct gdp_diag *diag);
+
+/* Whether the socket file we created is still in place (the kubelet deletes plugin sockets
+ * when it starts). */
+bool gdp_plugin_socket_present(const struct gdp_plugin *p);
+
+/* Graceful stop: GOAWAY to every connection, streams end UNAVAILABLE, socket removed. */
+void gdp_plugin_shutdown(struct gdp_plugin *p);
+
+/* Frees the plugin (closing connections at once if still open). Accepts NULL. */
+void gdp_plugin_free(struct gdp_plugin *p);
+
+/* Sends the current device list (IDs, health, NUMA) on every open ListAndWatch stream. */
+void gdp_plugin_devices_changed(struct gdp_plugin *p);
+
+/* The resource name, the socket path and its basename (the Register endpoint). Borrowed. */
+const char *gdp_plugin_resource(const struct gdp_plugin *p);
+const char *gdp_plugin_socket(const struct gdp_plugin *p);
+const char *gdp_plugin_endpoint(const struct gdp_plugin *p);
+
+/* Open ListAndWatch streams and connections, for logs and tests. */
+size_t gdp_plugin_watchers(const struct gdp_plugin *p);
