@@ -126,7 +126,21 @@ def test_json_log_format(plugin):
     assert lines and all(json.loads(l)["msg"] for l in lines)
 
 
-def test_no_subcommand_means_serve(plugin):
-    # serve is not implemented in this build: it discovers, logs the resources and says so
-    p = plugin.run("--mig-strategy=none")
-    assert "resource=nvidia.com/gpu devices=8" in p.stderr
+def test_no_subcommand_means_serve(plugin, tmp_path):
+    import signal
+    import subprocess
+    import time
+    from conftest import BINARY
+    sock = tmp_path / "nvidia-gpu.sock"
+    p = subprocess.Popen([str(BINARY), f"--driver-root-ctr-path={plugin.driver_root}",
+                          f"--kubelet-socket={tmp_path / 'kubelet.sock'}"],
+                         env=plugin.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sock.exists()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+    assert not sock.exists()
