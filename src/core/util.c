@@ -41,6 +41,12 @@ gdp_calloc(size_t n, size_t size)
 }
 
 void *
+gdp_calloc_ptrs(size_t n)
+{
+    return gdp_calloc(n, sizeof(void *));
+}
+
+void *
 gdp_reallocarray(void *p, size_t n, size_t size)
 {
     if (size != 0 && n > SIZE_MAX / size) {

@@ -45,6 +45,10 @@ void *gdp_malloc(size_t size);
 void *gdp_calloc(size_t n, size_t size);
 void *gdp_reallocarray(void *p, size_t n, size_t size);
 char *gdp_strdup(const char *s);
+
+/* A zeroed array of n object pointers (sized as void *, which every object pointer matches on
+ * our platforms). Caller frees with free(). */
+void *gdp_calloc_ptrs(size_t n);
 char *gdp_strndup(const char *s, size_t n);
 
 /* Formats into a new heap string. Caller frees with free(). */

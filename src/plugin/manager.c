@@ -214,24 +214,30 @@ stop_entries(struct gdp_manager *m)
     m->n_entries = 0;
 }
 
+static void
+start_entry(struct gdp_manager *m, const struct gdp_resource *res)
+{
+    struct gdp_diag diag = {0};
+    const struct gdp_plugin_ctx ctx = {m->cfg, m->inv.node, res};
+    struct entry *e = &m->entries[m->n_entries];
+    *e = (struct entry){.m = m};
+    if (gdp_plugin_new(m->loop, &ctx, m->socket_dir, &e->plugin, &diag) < 0) {
+        log_error("resource=%s not served: %s", res->name, diag.msg);
+        return;
+    }
+    m->n_entries++;
+    if (serve_entry(e) >= 0) {
+        register_now(e);
+    }
+}
+
 static int
 start_entries(struct gdp_manager *m)
 {
     const struct gdp_resource_set *set = m->inv.set;
     m->entries = gdp_calloc(set->n_resources, sizeof *m->entries);
     for (size_t i = 0; i < set->n_resources; i++) {
-        struct gdp_diag diag = {0};
-        const struct gdp_plugin_ctx ctx = {m->cfg, m->inv.node, &set->resources[i]};
-        struct entry *e = &m->entries[m->n_entries];
-        *e = (struct entry){.m = m};
-        if (gdp_plugin_new(m->loop, &ctx, m->socket_dir, &e->plugin, &diag) < 0) {
-            log_error("resource=%s not served: %s", set->resources[i].name, diag.msg);
-            continue;
-        }
-        m->n_entries++;
-        if (serve_entry(e) >= 0) {
-            register_now(e);
-        }
+        start_entry(m, &set->resources[i]);
     }
     if (set->n_resources == 0) {
         log_info("No devices found. Waiting indefinitely.");

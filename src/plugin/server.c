@@ -109,10 +109,10 @@ pack_device_list(const struct gdp_resource *r, size_t *ret_len)
 {
     size_t n = r->n_devices;
     _cleanup_free_ V1beta1__Device *devs = gdp_calloc(n, sizeof *devs);
-    _cleanup_free_ V1beta1__Device **ptrs = gdp_calloc(n, sizeof *ptrs);
+    _cleanup_free_ V1beta1__Device **ptrs = gdp_calloc_ptrs(n);
     _cleanup_free_ V1beta1__TopologyInfo *topo = gdp_calloc(n, sizeof *topo);
     _cleanup_free_ V1beta1__NUMANode *numa = gdp_calloc(n, sizeof *numa);
-    _cleanup_free_ V1beta1__NUMANode **numa_ptrs = gdp_calloc(n, sizeof *numa_ptrs);
+    _cleanup_free_ V1beta1__NUMANode **numa_ptrs = gdp_calloc_ptrs(n);
     for (size_t i = 0; i < n; i++) {
         const struct gdp_rdev *rd = &r->devices[i];
         devs[i] = (V1beta1__Device)V1BETA1__DEVICE__INIT;
@@ -167,7 +167,7 @@ list_and_watch(struct gdp_rpc_call *call, const uint8_t *req _unused_, size_t le
     struct gdp_plugin *p = userdata;
     size_t n = 0;
     _cleanup_free_ uint8_t *msg = pack_device_list(p->ctx.resource, &n);
-    p->watchers = gdp_reallocarray(p->watchers, p->n_watchers + 1, sizeof *p->watchers);
+    p->watchers = gdp_reallocarray(p->watchers, p->n_watchers + 1, sizeof(void *));
     p->watchers[p->n_watchers++] = call;
     gdp_rpc_call_set_done(call, watcher_done, p);
     log_debug("resource=%s ListAndWatch opened devices=%zu", p->ctx.resource->name,
@@ -185,8 +185,8 @@ gdp_plugin_devices_changed(struct gdp_plugin *p)
     _cleanup_free_ uint8_t *msg = pack_device_list(p->ctx.resource, &n);
     /* send_devices may end a stream, whose done callback edits the array: walk a copy */
     size_t count = p->n_watchers;
-    _cleanup_free_ struct gdp_rpc_call **calls = gdp_calloc(count, sizeof *calls);
-    memcpy(calls, p->watchers, count * sizeof *calls);
+    _cleanup_free_ struct gdp_rpc_call **calls = gdp_calloc_ptrs(count);
+    memcpy(calls, p->watchers, count * sizeof(void *));
     for (size_t i = 0; i < count; i++) {
         send_devices(p, calls[i], msg, n);
     }
@@ -248,7 +248,7 @@ static void
 view_mounts_and_specs(const struct gdp_container_alloc *a, struct container_view *v)
 {
     v->mounts = gdp_calloc(a->n_mounts, sizeof *v->mounts);
-    v->mount_ptrs = gdp_calloc(a->n_mounts, sizeof *v->mount_ptrs);
+    v->mount_ptrs = gdp_calloc_ptrs(a->n_mounts);
     for (size_t i = 0; i < a->n_mounts; i++) {
         v->mounts[i] = (V1beta1__Mount)V1BETA1__MOUNT__INIT;
         v->mounts[i].container_path = a->mounts[i].container_path;
@@ -257,7 +257,7 @@ view_mounts_and_specs(const struct gdp_container_alloc *a, struct container_view
         v->mount_ptrs[i] = &v->mounts[i];
     }
     v->specs = gdp_calloc(a->n_devices, sizeof *v->specs);
-    v->spec_ptrs = gdp_calloc(a->n_devices, sizeof *v->spec_ptrs);
+    v->spec_ptrs = gdp_calloc_ptrs(a->n_devices);
     for (size_t i = 0; i < a->n_devices; i++) {
         v->specs[i] = (V1beta1__DeviceSpec)V1BETA1__DEVICE_SPEC__INIT;
         v->specs[i].container_path = a->devices[i].container_path;
@@ -272,14 +272,14 @@ view_container(const struct gdp_container_alloc *a, struct container_view *v)
 {
     *v = (struct container_view){.msg = V1BETA1__CONTAINER_ALLOCATE_RESPONSE__INIT};
     v->envs = gdp_calloc(a->n_envs, sizeof *v->envs);
-    v->env_ptrs = gdp_calloc(a->n_envs, sizeof *v->env_ptrs);
+    v->env_ptrs = gdp_calloc_ptrs(a->n_envs);
     fill_env_entries(a->envs, a->n_envs, v->envs, v->env_ptrs);
     v->ann = gdp_calloc(a->n_annotations, sizeof *v->ann);
-    v->ann_ptrs = gdp_calloc(a->n_annotations, sizeof *v->ann_ptrs);
+    v->ann_ptrs = gdp_calloc_ptrs(a->n_annotations);
     fill_annotation_entries(a->annotations, a->n_annotations, v->ann, v->ann_ptrs);
     view_mounts_and_specs(a, v);
     v->cdi = gdp_calloc(a->n_cdi_devices, sizeof *v->cdi);
-    v->cdi_ptrs = gdp_calloc(a->n_cdi_devices, sizeof *v->cdi_ptrs);
+    v->cdi_ptrs = gdp_calloc_ptrs(a->n_cdi_devices);
     for (size_t i = 0; i < a->n_cdi_devices; i++) {
         v->cdi[i] = (V1beta1__CDIDevice)V1BETA1__CDIDEVICE__INIT;
         v->cdi[i].name = a->cdi_devices[i];
@@ -316,7 +316,7 @@ static void
 reply_allocations(struct gdp_rpc_call *call, struct gdp_container_alloc *allocs, size_t n)
 {
     _cleanup_free_ struct container_view *views = gdp_calloc(n, sizeof *views);
-    _cleanup_free_ V1beta1__ContainerAllocateResponse **ptrs = gdp_calloc(n, sizeof *ptrs);
+    _cleanup_free_ V1beta1__ContainerAllocateResponse **ptrs = gdp_calloc_ptrs(n);
     for (size_t i = 0; i < n; i++) {
         view_container(&allocs[i], &views[i]);
         ptrs[i] = &views[i].msg;
@@ -412,7 +412,7 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
     }
     size_t n = in->n_container_requests;
     V1beta1__ContainerPreferredAllocationResponse *outs = gdp_calloc(n, sizeof *outs);
-    V1beta1__ContainerPreferredAllocationResponse **ptrs = gdp_calloc(n, sizeof *ptrs);
+    V1beta1__ContainerPreferredAllocationResponse **ptrs = gdp_calloc_ptrs(n);
     int r = 0;
     for (size_t i = 0; i < n && r >= 0; i++) {
         r = prefer_container(p, in->container_requests[i], &outs[i], &diag);
