@@ -376,8 +376,10 @@ static int
 prefer_container(const struct gdp_plugin *p, const V1beta1__ContainerPreferredAllocationRequest *c,
                  V1beta1__ContainerPreferredAllocationResponse *out, struct gdp_diag *diag)
 {
-    if (c->allocation_size <= 0) {
-        return gdp_diag_set(diag, -EINVAL, "allocation size %d", (int)c->allocation_size);
+    /* bounded by what is available before anything is allocated for the answer */
+    if (c->allocation_size <= 0 || (size_t)c->allocation_size > c->n_available_deviceids) {
+        return gdp_diag_set(diag, -EINVAL, "allocation size %d with %zu devices available",
+                            (int)c->allocation_size, c->n_available_deviceids);
     }
     const struct gdp_pref_request req = {
             .available = (const char *const *)c->available_deviceids,

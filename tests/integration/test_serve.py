@@ -134,9 +134,11 @@ def test_preferred_allocation_must_include_first(daemon):
     with pytest.raises(grpc.RpcError) as e:
         c.preferred(available=A100_IDS[:2], must_include=[A100_IDS[5]], size=2)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    with pytest.raises(grpc.RpcError) as e:
-        c.preferred(available=A100_IDS[:2], must_include=[], size=3)
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for size in (3, 0, -1, 2**31 - 1):  # sizes are checked before anything is allocated
+        with pytest.raises(grpc.RpcError) as e:
+            c.preferred(available=A100_IDS[:2], must_include=[], size=size)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert d.proc.poll() is None
 
 
 def test_pre_start_container_is_empty(daemon):
