@@ -61,12 +61,24 @@ struct gdp_nvml_fns {
     GDP_NVML_FN(DeviceGetNvLinkRemotePciInfo_v2);
 };
 
+/*
+ * After gdp_nvml_open() the struct is read-only, so the health thread may share it. The last
+ * failed return code is per thread for the same reason.
+ */
 struct gdp_nvml {
     void *dl;
     char *path;
-    int last_return;
     struct gdp_nvml_fns fn;
 };
+
+static _Thread_local int last_return;
+
+_Static_assert(GDP_NVML_RC_NOT_SUPPORTED == NVML_ERROR_NOT_SUPPORTED, "NOT_SUPPORTED");
+_Static_assert(GDP_NVML_RC_TIMEOUT == NVML_ERROR_TIMEOUT, "TIMEOUT");
+_Static_assert(GDP_NVML_RC_GPU_IS_LOST == NVML_ERROR_GPU_IS_LOST, "GPU_IS_LOST");
+_Static_assert(GDP_NVML_EVENT_SBE == nvmlEventTypeSingleBitEccError, "SBE bit");
+_Static_assert(GDP_NVML_EVENT_DBE == nvmlEventTypeDoubleBitEccError, "DBE bit");
+_Static_assert(GDP_NVML_EVENT_XID == nvmlEventTypeXidCriticalError, "XID bit");
 
 struct sym {
     const char *name;
@@ -174,12 +186,12 @@ resolve_symbols(struct gdp_nvml *nv, struct gdp_diag *diag)
 
 /* Turns an NVML return code into 0 or GDP_E_NVML with "<call>: <text>" in diag. */
 static int
-check(struct gdp_nvml *nv, nvmlReturn_t rc, const char *call, struct gdp_diag *diag)
+check(const struct gdp_nvml *nv, nvmlReturn_t rc, const char *call, struct gdp_diag *diag)
 {
     if (rc == NVML_SUCCESS) {
         return 0;
     }
-    nv->last_return = (int)rc;
+    last_return = (int)rc;
     const char *text = nv->fn.ErrorString != NULL ? nv->fn.ErrorString(rc) : NULL;
     return gdp_diag_set(diag, GDP_E_NVML, "%s: %s (code %d)", call,
                         text != NULL ? text : "unknown error", (int)rc);
@@ -240,9 +252,9 @@ gdp_nvml_path(const struct gdp_nvml *nv)
 }
 
 int
-gdp_nvml_last_return(const struct gdp_nvml *nv)
+gdp_nvml_last_return(const struct gdp_nvml *nv _unused_)
 {
-    return nv->last_return;
+    return last_return;
 }
 
 static nvmlDevice_t
@@ -506,5 +518,81 @@ gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent, struct gd
     m.gi_slices = attr.gpuInstanceSliceCount;
     m.ci_slices = attr.computeInstanceSliceCount;
     *ret = m;
+    return 0;
+}
+
+int
+gdp_nvml_device_by_uuid(struct gdp_nvml *nv, const char *uuid, struct gdp_nvml_device **ret,
+                        struct gdp_diag *diag)
+{
+    nvmlDevice_t d = NULL;
+    int r = check(nv, nv->fn.DeviceGetHandleByUUID(uuid, &d), "nvmlDeviceGetHandleByUUID", diag);
+    *ret = (struct gdp_nvml_device *)(void *)d;
+    return r;
+}
+
+static nvmlEventSet_t
+es(struct gdp_nvml_event_set *set)
+{
+    return (nvmlEventSet_t)(void *)set;
+}
+
+int
+gdp_nvml_event_set_new(struct gdp_nvml *nv, struct gdp_nvml_event_set **ret, struct gdp_diag *diag)
+{
+    nvmlEventSet_t set = NULL;
+    int r = check(nv, nv->fn.EventSetCreate(&set), "nvmlEventSetCreate", diag);
+    *ret = r < 0 ? NULL : (struct gdp_nvml_event_set *)(void *)set;
+    return r;
+}
+
+void
+gdp_nvml_event_set_free(struct gdp_nvml *nv, struct gdp_nvml_event_set *set)
+{
+    if (set != NULL) {
+        (void)nv->fn.EventSetFree(es(set));
+    }
+}
+
+int
+gdp_nvml_device_supported_events(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t *ret,
+                                 struct gdp_diag *diag)
+{
+    unsigned long long mask = 0;
+    nvmlReturn_t rc = nv->fn.DeviceGetSupportedEventTypes(h(d), &mask);
+    int r = check(nv, rc, "nvmlDeviceGetSupportedEventTypes", diag);
+    *ret = r < 0 ? 0 : (uint64_t)mask;
+    return rc == NVML_ERROR_NOT_SUPPORTED ? -EOPNOTSUPP : r;
+}
+
+int
+gdp_nvml_device_register_events(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t mask,
+                                struct gdp_nvml_event_set *set, struct gdp_diag *diag)
+{
+    nvmlReturn_t rc = nv->fn.DeviceRegisterEvents(h(d), (unsigned long long)mask, es(set));
+    int r = check(nv, rc, "nvmlDeviceRegisterEvents", diag);
+    return rc == NVML_ERROR_NOT_SUPPORTED ? -EOPNOTSUPP : r;
+}
+
+int
+gdp_nvml_event_wait(struct gdp_nvml *nv, struct gdp_nvml_event_set *set, unsigned timeout_ms,
+                    struct gdp_nvml_event *ret, struct gdp_diag *diag)
+{
+    nvmlEventData_t ev = {0};
+    nvmlReturn_t rc = nv->fn.EventSetWait_v2(es(set), &ev, timeout_ms);
+    if (rc == NVML_ERROR_TIMEOUT) {
+        return -ETIMEDOUT;
+    }
+    int r = check(nv, rc, "nvmlEventSetWait_v2", diag);
+    if (r < 0) {
+        return r;
+    }
+    *ret = (struct gdp_nvml_event){
+            .device = (struct gdp_nvml_device *)(void *)ev.device,
+            .type = (uint64_t)ev.eventType,
+            .data = (uint64_t)ev.eventData,
+            .gi = ev.gpuInstanceId,
+            .ci = ev.computeInstanceId,
+    };
     return 0;
 }

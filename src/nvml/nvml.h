@@ -16,6 +16,7 @@ struct gdp_nvml;
 
 /* Opaque NVML handles (device or MIG device, GPU instance, compute instance). */
 struct gdp_nvml_device;
+struct gdp_nvml_event_set;
 
 #define GDP_NVML_UUID_MAX    96
 #define GDP_NVML_NAME_MAX    96
@@ -44,9 +45,18 @@ void gdp_nvml_free(struct gdp_nvml *nv);
 /* The path that was dlopened. Borrowed; valid until gdp_nvml_free(). */
 const char *gdp_nvml_path(const struct gdp_nvml *nv);
 
-/* The raw NVML return code of the last failed call (0 if none), for callers that must tell
- * e.g. NVML_ERROR_GPU_IS_LOST (15) apart. */
+/*
+ * The raw NVML return code of the last failed call made by the calling thread (0 if none),
+ * for callers that must tell e.g. GDP_NVML_RC_GPU_IS_LOST apart. Per thread, so that the
+ * health thread and the loop thread can share one struct gdp_nvml. Only meaningful right
+ * after a wrapper failed.
+ */
 int gdp_nvml_last_return(const struct gdp_nvml *nv);
+
+/* The NVML return codes callers need to tell apart (values of nvmlReturn_t). */
+#define GDP_NVML_RC_NOT_SUPPORTED 3
+#define GDP_NVML_RC_TIMEOUT       10
+#define GDP_NVML_RC_GPU_IS_LOST   15
 
 /* System. Buffers must hold GDP_NVML_VERSION_MAX bytes. cuda: e.g. 12040. */
 int gdp_nvml_driver_version(struct gdp_nvml *nv, char *buf, size_t len, struct gdp_diag *diag);
@@ -106,3 +116,58 @@ struct gdp_nvml_mig_info {
 int gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent,
                       struct gdp_nvml_device *mig, struct gdp_nvml_mig_info *ret,
                       struct gdp_diag *diag);
+
+/*
+ * Thread safety: after gdp_nvml_open() a struct gdp_nvml is only read, and NVML itself is
+ * thread-safe, so the calls below may run on the health thread while the loop thread makes
+ * others. gdp_nvml_free() must wait until no other thread uses the handle.
+ */
+
+/* Handle of a GPU or MIG device by UUID (GPU_IS_LOST for a lost GPU, NOT_FOUND unknown). */
+int gdp_nvml_device_by_uuid(struct gdp_nvml *nv, const char *uuid, struct gdp_nvml_device **ret,
+                            struct gdp_diag *diag);
+
+/* Event type bits (nvmlEventType*) the health thread registers. */
+#define GDP_NVML_EVENT_SBE 0x1ull /* single-bit ECC error */
+#define GDP_NVML_EVENT_DBE 0x2ull /* double-bit ECC error */
+#define GDP_NVML_EVENT_XID 0x8ull /* XID critical error; data = XID */
+/* GI/CI id of an event not attributed to a MIG device. */
+#define GDP_NVML_NO_ID 0xFFFFFFFFu
+
+/* One event as nvmlEventSetWait_v2 reports it. device is the full GPU's handle. */
+struct gdp_nvml_event {
+    struct gdp_nvml_device *device;
+    uint64_t type; /* one GDP_NVML_EVENT_* bit (or another nvmlEventType bit) */
+    uint64_t data; /* the XID for XID events */
+    unsigned gi;   /* GPU instance id, or GDP_NVML_NO_ID */
+    unsigned ci;   /* compute instance id, or GDP_NVML_NO_ID */
+};
+
+/* Creates an event set. Returns 0 and *ret (free with gdp_nvml_event_set_free()), or GDP_E_NVML. */
+int gdp_nvml_event_set_new(struct gdp_nvml *nv, struct gdp_nvml_event_set **ret,
+                           struct gdp_diag *diag);
+
+/* Frees an event set. Accepts NULL. */
+void gdp_nvml_event_set_free(struct gdp_nvml *nv, struct gdp_nvml_event_set *set);
+
+/*
+ * Event types a GPU supports. Returns 0 and *ret, -EOPNOTSUPP (NOT_SUPPORTED; *ret = 0) or
+ * GDP_E_NVML; diag is filled on every failure.
+ */
+int gdp_nvml_device_supported_events(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t *ret,
+                                     struct gdp_diag *diag);
+
+/*
+ * Registers a GPU for the event types in mask on set (idempotent). Returns 0, -EOPNOTSUPP
+ * (NOT_SUPPORTED) or GDP_E_NVML; diag is filled on every failure.
+ */
+int gdp_nvml_device_register_events(struct gdp_nvml *nv, struct gdp_nvml_device *d, uint64_t mask,
+                                    struct gdp_nvml_event_set *set, struct gdp_diag *diag);
+
+/*
+ * Waits up to timeout_ms for an event on set (blocks the calling thread). Returns 0 and *ret,
+ * -ETIMEDOUT when none came (diag untouched), or GDP_E_NVML (e.g. GPU_IS_LOST; see
+ * gdp_nvml_last_return()).
+ */
+int gdp_nvml_event_wait(struct gdp_nvml *nv, struct gdp_nvml_event_set *set, unsigned timeout_ms,
+                        struct gdp_nvml_event *ret, struct gdp_diag *diag);

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Device health on the loop thread: the XID policy (NVIDIA's default ignore list plus
+ * DP_DISABLE_HEALTHCHECKS / DP_ENABLE_HEALTHCHECKS), our recovery knobs, and the per-device
+ * state machine that applies the health thread's records (nvml/health.h) to the node's
+ * devices and says which devices changed. Pure logic: no threads, no clock (callers pass
+ * now_ms), no logging, no getenv. docs/health.md describes the policy for operators.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpu/device.h"
+
+struct gdp_diag;
+struct gdp_health_record;
+
+#define GDP_XID_LIMIT 1024 /* XIDs 0..1023 can be listed; larger ones follow the default */
+
+struct gdp_health_config {
+    bool enabled;               /* false: no health checking at all (no thread, no probe) */
+    bool recovery;              /* GDP_HEALTH_RECOVERY: devices may become healthy again */
+    uint64_t quiet_period_ms;   /* GDP_HEALTH_QUIET_PERIOD */
+    uint64_t probe_interval_ms; /* GDP_HEALTH_PROBE_INTERVAL; 0: no probe */
+    bool xid_default_fatal;     /* what an XID not in xid_listed means */
+    uint8_t xid_listed[GDP_XID_LIMIT / 8]; /* XIDs that mean the opposite of the default */
+};
+
+#define GDP_HEALTH_WARN_MAX         8
+#define GDP_HEALTH_WARN_LEN         160
+#define GDP_HEALTH_DEFAULT_QUIET_MS 300000u /* 5 min */
+#define GDP_HEALTH_DEFAULT_PROBE_MS 5000u   /* 5 s */
+
+/* Problems an operator should see that did not stop parsing (malformed XID entries). */
+struct gdp_health_warnings {
+    char msg[GDP_HEALTH_WARN_MAX][GDP_HEALTH_WARN_LEN];
+    size_t n;    /* stored in msg */
+    size_t more; /* not stored for lack of room */
+};
+
+/*
+ * Builds the health configuration from envp (NULL-terminated "K=V" strings; NULL = empty):
+ * DP_DISABLE_HEALTHCHECKS, DP_ENABLE_HEALTHCHECKS, GDP_HEALTH_RECOVERY (on|off, also
+ * true/false/1/0), GDP_HEALTH_QUIET_PERIOD and GDP_HEALTH_PROBE_INTERVAL (durations such as
+ * "300ms", "5s", "5m", "1h", "1m30s"; a bare number is seconds; the probe interval may be 0).
+ * Malformed XID entries are skipped and described in *ret_warn (may be NULL). Returns 0 and
+ * *ret, or GDP_E_CONFIG with diag naming the variable for a bad GDP_HEALTH_* value.
+ */
+int gdp_health_config_parse(char *const *envp, struct gdp_health_config *ret,
+                            struct gdp_health_warnings *ret_warn, struct gdp_diag *diag);
+
+/* True when an XID event with this XID makes a device unhealthy under cfg. */
+bool gdp_health_xid_fatal(const struct gdp_health_config *cfg, uint64_t xid);
+
+/* True for XIDs whose documented remedy is a GPU reset (or reboot): see docs/health.md. */
+bool gdp_health_xid_needs_reset(uint64_t xid);
+
+/* Short description of an XID from our table ("GPU has fallen off the bus"), or NULL. */
+const char *gdp_health_xid_text(uint64_t xid);
+
+/* What applying a record meant, for the edge to log (at the level given). */
+enum gdp_health_outcome {
+    GDP_HEALTH_APPLIED = 0,    /* state updated; changes lists health flips (may be none) */
+    GDP_HEALTH_IGNORED_XID,    /* XID in the ignore set (debug) */
+    GDP_HEALTH_IGNORED_EVENT,  /* an ECC event: not acted upon, as NVIDIA's plugin (debug) */
+    GDP_HEALTH_UNKNOWN_DEVICE, /* UUID not on this node (debug) */
+    GDP_HEALTH_WAIT_ERROR,     /* event wait failed; probing instead (warn) */
+    GDP_HEALTH_NOT_MONITORED,  /* GPU cannot be event-monitored (warn) */
+    GDP_HEALTH_DROPPED,        /* records were lost to a full queue (warn) */
+};
+
+/* One device whose health flipped. */
+struct gdp_health_change {
+    size_t device;               /* index into node->devices */
+    bool healthy;                /* the new health */
+    uint64_t xid;                /* the XID involved; 0 if none */
+    char reason[GDP_REASON_MAX]; /* unhealthy: why (= the device's reason); healthy: why again */
+};
+
+struct gdp_health_result {
+    enum gdp_health_outcome outcome;
+    const struct gdp_health_change
+            *changes; /* borrowed from the state, valid until its next call */
+    size_t n_changes; /* each device at most once */
+};
+
+/* The state machine for one node. */
+struct gdp_health_state;
+
+/*
+ * Creates the state for node (borrowed, mutable: the state sets devices' healthy/reason; it
+ * must outlive the state). Devices already unhealthy (discovery failures) stay so for good.
+ * cfg is copied. Returns the state; caller frees with gdp_health_state_free().
+ */
+struct gdp_health_state *gdp_health_state_new(const struct gdp_health_config *cfg,
+                                              struct gdp_node *node);
+
+/* Frees the state (not the node). Accepts NULL. */
+void gdp_health_state_free(struct gdp_health_state *st);
+
+/*
+ * Applies one record from the health thread at time now_ms (monotonic). The caller checks
+ * the record's generation first. Fills *ret. Returns 0, or -EINVAL for an unknown kind.
+ */
+int gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_health_record *rec,
+                           uint64_t now_ms, struct gdp_health_result *ret);
+
+/*
+ * Ends the quiet periods that are over at now_ms (call it from a timer). Fills *ret
+ * (outcome GDP_HEALTH_APPLIED) with the devices that became healthy.
+ */
+void gdp_health_state_tick(struct gdp_health_state *st, uint64_t now_ms,
+                           struct gdp_health_result *ret);
+
+/* When the next quiet period ends (monotonic ms), or UINT64_MAX if none is running. */
+uint64_t gdp_health_state_next_deadline(const struct gdp_health_state *st);
