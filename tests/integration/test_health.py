@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Health end to end: XIDs injected through the mock NVML's control FIFO reach every open
+ListAndWatch stream of the affected resources as one update, and devices come back."""
+import os
+import queue
+import threading
+import time
+
+import pytest
+
+from conftest import gpus_of, load_node, mig_devices
+from daemon import Daemon
+
+A100 = load_node("dgx-a100.yaml")
+A100_IDS = [g["uuid"] for g in gpus_of(A100)]
+H100 = load_node("h100x2-mig-mixed.yaml")
+
+
+class Watcher:
+    """Collects ListAndWatch messages from a stream in the background."""
+
+    def __init__(self, client):
+        self.stream = client.list_and_watch()
+        self.messages = queue.Queue()
+        threading.Thread(target=self._run, daemon=True).start()
+        self.first = self.next(10)
+
+    def _run(self):
+        try:
+            for msg in self.stream:
+                self.messages.put({d.ID: d.health for d in msg.devices})
+        except Exception:  # the stream ends with the test
+            pass
+
+    def next(self, timeout=5):
+        return self.messages.get(timeout=timeout)
+
+    def quiet(self, seconds=0.5):
+        try:
+            self.messages.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+
+@pytest.fixture
+def health(plugin, tmp_path):
+    started = []
+
+    def start(node="dgx-a100.yaml", env=None, args=()):
+        fifo = tmp_path / "control"
+        d = Daemon(plugin, tmp_path, node=node, args=args,
+                   env={"MOCK_NVML_CONTROL": str(fifo), **(env or {})})
+        started.append(d)
+        d.kubelet.wait_registration()
+
+        def control(line):
+            with open(fifo, "w") as f:
+                f.write(line + "\n")
+
+        d.control = control
+        return d
+
+    yield start
+    for d in started:
+        d.close()
+
+
+def test_fatal_xid_marks_the_gpu_on_every_stream(health):
+    d = health()
+    watchers = [Watcher(d.client()) for _ in range(2)]
+    assert set(watchers[0].first.values()) == {"Healthy"}
+    d.control(f"xid {A100_IDS[3]} 48")
+    for w in watchers:
+        msg = w.next()
+        assert msg[A100_IDS[3]] == "Unhealthy"
+        assert all(h == "Healthy" for i, h in msg.items() if i != A100_IDS[3])
+    d.wait_log("unhealthy xid=48")
+
+
+@pytest.mark.parametrize("xid", [13, 31, 43, 45, 68, 109])
+def test_default_ignored_xids_change_nothing(health, xid):
+    d = health()
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[0]} {xid}")
+    assert w.quiet(0.5)
+    assert d.client().allocate([A100_IDS[0]]).container_responses
+
+
+def test_disable_healthchecks_env(health):
+    d = health(env={"DP_DISABLE_HEALTHCHECKS": "48"})
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[1]} 48")
+    assert w.quiet(0.5)
+    d.control(f"xid {A100_IDS[1]} 79")
+    assert w.next()[A100_IDS[1]] == "Unhealthy"
+
+
+def test_mig_scoped_xid_marks_one_mig_device(health):
+    d = health(node="h100x2-mig-mixed.yaml", args=["--mig-strategy=mixed"])
+    # GPU 0 carries two 1g.10gb devices; an XID scoped to one leaves its sibling healthy
+    w = Watcher(d.client("nvidia-mig-1g.10gb.sock"))
+    first, second = [m["uuid"] for m in mig_devices(gpus_of(H100)[0]) if m["profile"] == "1g.10gb"]
+    d.control(f"xid {first} 94")
+    msg = w.next()
+    assert msg[first] == "Unhealthy" and msg[second] == "Healthy"
+
+
+def test_gpu_xid_marks_all_its_mig_devices_across_resources(health):
+    d = health(node="h100x2-mig-mixed.yaml", args=["--mig-strategy=mixed"])
+    gpu0 = gpus_of(H100)[0]
+    w_small = Watcher(d.client("nvidia-mig-1g.10gb.sock"))
+    w_big = Watcher(d.client("nvidia-mig-3g.40gb.sock"))
+    w_other = Watcher(d.client("nvidia-mig-4g.40gb.sock"))  # on GPU 1
+    d.control(f"xid {gpu0['uuid']} 79")
+    assert set(w_small.next().values()) == {"Unhealthy"}
+    assert set(w_big.next().values()) == {"Unhealthy"}
+    assert w_other.quiet(0.5)
+
+
+def test_quiet_period_recovery(health):
+    d = health(env={"GDP_HEALTH_QUIET_PERIOD": "500ms"})
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[2]} 32")
+    assert w.next()[A100_IDS[2]] == "Unhealthy"
+    assert w.next(5)[A100_IDS[2]] == "Healthy"
+    d.wait_log("healthy again")
+
+
+def test_gpu_lost_and_back(health):
+    d = health(env={"GDP_HEALTH_PROBE_INTERVAL": "200ms"})
+    w = Watcher(d.client())
+    d.control(f"lost {A100_IDS[5]}")
+    assert w.next()[A100_IDS[5]] == "Unhealthy"
+    d.control(f"back {A100_IDS[5]}")
+    assert w.next()[A100_IDS[5]] == "Healthy"
+
+
+def test_event_storm_keeps_the_daemon_responsive(health):
+    d = health()
+    w = Watcher(d.client())
+    with open(d.dir.parent / "control", "w") as f:
+        for i in range(1000):
+            f.write(f"xid {A100_IDS[i % 8]} 13\n")  # ignored XIDs: no updates at all
+        f.write(f"xid {A100_IDS[7]} 48\n")
+    start = time.monotonic()
+    assert d.client().allocate([A100_IDS[0]]).container_responses
+    assert time.monotonic() - start < 1.0
+    msg = w.next()
+    assert msg[A100_IDS[7]] == "Unhealthy"
+    assert w.quiet(0.3)  # one coalesced update, not a flood
