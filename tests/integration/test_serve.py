@@ -165,11 +165,11 @@ def test_kubelet_restarts_register_again_without_growth(daemon):
         reg = d.kubelet.wait_registration()
         assert reg.resource_name == "nvidia.com/gpu"
         if i == 4:
-            fds, rss = settled_fds(d), d.status("VmRSS")
+            fds, rss, threads = settled_fds(d), d.status("VmRSS"), d.status("Threads")
     assert settled_fds(d) <= fds
     if not SANITIZED and not VALGRIND:  # both keep freed memory aside on purpose
         assert d.status("VmRSS") <= rss + 256  # kB; no growth with the number of restarts
-    assert d.status("Threads") == 1
+    assert d.status("Threads") == threads <= 2  # the loop and the health thread
     assert next(d.client().list_and_watch(timeout=5)).devices
     assert d.stop() == 0
 
