@@ -22,6 +22,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
         {"serve", GDP_CMD_SERVE},
         {"list", GDP_CMD_LIST},
+        {"cdi", 0},    /* parses its own arguments (cmd/cdi.c) */
+        {"config", 0}, /* parses its own arguments (cmd/config.c) */
         {"version", 0},
         {"help", 0},
 };
@@ -29,9 +31,10 @@ static const struct subcommand subcommands[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "Usage: gpu-device-plugin [serve|list|version|help] [flags]\n"
-               "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
-               "flags.\n");
+    (void)fprintf(f,
+                  "Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n"
+                  "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
+                  "flags.\n");
 }
 
 static int
@@ -52,12 +55,15 @@ run(const struct subcommand *sc, int argc, char **argv)
         n = gdp_config_finish(&cfg, &diag);
     }
     if (n < 0) {
-        fprintf(stderr, "gpu-device-plugin %s: %s\n", sc->name, diag.msg);
+        (void)fprintf(stderr, "gpu-device-plugin %s: %s\n", sc->name, diag.msg);
         usage(stderr);
         return GDP_EXIT_USAGE;
     }
     gdp_log_level = cfg.log_level;
     gdp_log_format = cfg.log_format;
+    for (size_t i = 0; i < cfg.warnings.n; i++) {
+        log_warn("%s", cfg.warnings.v[i]);
+    }
     gdp_config_log_unimplemented(&cfg);
     return sc->cmd == GDP_CMD_LIST ? gdp_cmd_list(&cfg) : gdp_cmd_serve(&cfg);
 }
@@ -79,6 +85,12 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "version")) {
         return gdp_cmd_version();
+    }
+    if (streq(sc->name, "cdi")) {
+        return gdp_cmd_cdi(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "config")) {
+        return gdp_cmd_config(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);

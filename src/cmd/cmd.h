@@ -12,5 +12,17 @@ struct gdp_config;
 #define GDP_EXIT_USAGE   2
 
 int gdp_cmd_list(const struct gdp_config *cfg);
+
+/*
+ * `config print [flags]` and `config check [--strict-config] FILE...`: argv starts after
+ * "config"; envp is the environment ("K=V", NULL-terminated). Returns the exit status.
+ */
+int gdp_cmd_config(int argc, char **argv, char **envp);
 int gdp_cmd_serve(const struct gdp_config *cfg);
 int gdp_cmd_version(void);
+
+/*
+ * `cdi generate [--output FILE] [flags]`: parses its own arguments (argv[0..argc) after "cdi")
+ * with environment envp, then writes the CDI specs. Returns the exit status.
+ */
+int gdp_cmd_cdi(int argc, char **argv, char **envp);

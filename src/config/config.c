@@ -3,7 +3,8 @@
  * The settings table and everything that works on values: defaults, typed setters that
  * validate as they parse (NVIDIA's validateFlags rules for single values), the cross-field
  * checks of gdp_config_finish(), and the "accepted but not implemented yet" notices. Command
- * line and environment parsing and --help live in flags.c and use the same table.
+ * line and environment parsing and --help live in flags.c, the config file in config_file.c;
+ * both use the same table.
  */
 #include "config/config.h"
 
@@ -86,7 +87,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("driver-root", STRING, driver_root),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .aliases = STRS("nvidia-driver-root"),
                 .env = STRS("NVIDIA_DRIVER_ROOT"),
@@ -98,7 +99,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("dev-root", STRING, dev_root),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .aliases = STRS("nvidia-dev-root"),
                 .env = STRS("NVIDIA_DEV_ROOT"),
@@ -110,7 +111,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("pass-device-specs", BOOL, pass_device_specs),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("PASS_DEVICE_SPECS"),
                 .def = "false",
@@ -120,7 +121,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("device-list-strategy", SET, device_list_strategy),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("DEVICE_LIST_STRATEGY"),
                 .values = list_names,
@@ -142,7 +143,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("gdrcopy-enabled", BOOL, gdrcopy_enabled),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("GDRCOPY_ENABLED"),
                 .def = "false",
@@ -152,7 +153,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("gds-enabled", BOOL, gds_enabled),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("GDS_ENABLED"),
                 .def = "false",
@@ -162,7 +163,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("mofed-enabled", BOOL, mofed_enabled),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("MOFED_ENABLED"),
                 .def = "false",
@@ -172,7 +173,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("cdi-annotation-prefix", STRING, cdi_annotation_prefix),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("CDI_ANNOTATION_PREFIX"),
                 .def = "cdi.k8s.io/",
@@ -182,7 +183,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("nvidia-cdi-hook-path", STRING, nvidia_cdi_hook_path),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .aliases = STRS("nvidia-ctk-path"),
                 .env = STRS("NVIDIA_CDI_HOOK_PATH", "NVIDIA_CTK_PATH"),
@@ -239,7 +240,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("imex-channel-ids", UINT_LIST, imex_channel_ids),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .off_n = offsetof(struct gdp_config, n_imex_channel_ids),
                 .max_n = 1,
@@ -254,7 +255,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("imex-required", BOOL, imex_required),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("IMEX_REQUIRED"),
                 .def = "false",
@@ -273,7 +274,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("config-file", STRING, config_file),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("CONFIG_FILE"),
                 .def = "",
@@ -293,13 +294,32 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("cdi-disable-hooks", STRV, cdi_disable_hooks),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("CDI_DISABLE_HOOKS"),
                 .def = "",
                 .arg = "LIST",
                 .help = "Comma-separated hooks to leave out of generated CDI specs (for example all, "
                         "create-symlinks, update-ldcache).",
+        },
+        {
+                OPT("strict-config", BOOL, strict_config),
+                .implemented = true,
+                .scope = SERVE_AND_LIST | GDP_CMD_CHECK,
+                .env = STRS("STRICT_CONFIG"),
+                .def = "false",
+                .help = "Treat unknown and duplicate keys in the config file as errors instead of "
+                        "warnings.",
+        },
+        {
+                OPT("cdi-spec-dir", STRING, cdi_spec_dir),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("CDI_SPEC_DIR"),
+                .def = "/var/run/cdi",
+                .arg = "DIR",
+                .help = "Directory the CDI specs are written to when a cdi-* device list strategy is "
+                        "selected (ours; NVIDIA's plugin always uses /var/run/cdi).",
         },
         {
                 OPT("log-level", ENUM, log_level),
@@ -409,6 +429,9 @@ bad_value(const struct gdp_opt *o, const char *value, const char *origin, struct
 {
     char allowed[256];
     gdp_opt_describe_allowed(o, allowed, sizeof allowed);
+    if (origin == NULL) {
+        return gdp_diag_set(diag, GDP_E_CONFIG, "invalid value \"%.128s\": %s", value, allowed);
+    }
     if (o->type == GDP_OPT_SET) {
         return gdp_diag_set(diag, GDP_E_CONFIG,
                             "invalid value \"%.128s\" for %s: %s (comma-separated, at least one)",
@@ -430,8 +453,8 @@ parse_bool(const char *s, bool *ret)
     return 0;
 }
 
-static void
-strv_clear(struct gdp_strv *sv)
+void
+gdp_strv_clear(struct gdp_strv *sv)
 {
     for (size_t i = 0; i < sv->n; i++) {
         free(sv->v[i]);
@@ -441,8 +464,8 @@ strv_clear(struct gdp_strv *sv)
     sv->n = 0;
 }
 
-static void
-strv_push(struct gdp_strv *sv, const char *s)
+void
+gdp_strv_push(struct gdp_strv *sv, const char *s)
 {
     sv->v = gdp_reallocarray(sv->v, sv->n + 2, sizeof(char *));
     sv->v[sv->n++] = gdp_strdup(s);
@@ -455,7 +478,7 @@ list_clear(struct gdp_config *c, const struct gdp_opt *o)
     if (o->type == GDP_OPT_SET) {
         *(unsigned *)field_of(c, o->off) = 0;
     } else if (o->type == GDP_OPT_STRV) {
-        strv_clear(field_of(c, o->off));
+        gdp_strv_clear(field_of(c, o->off));
     } else {
         *(size_t *)field_of(c, o->off_n) = 0;
     }
@@ -477,7 +500,7 @@ list_add(struct gdp_config *c, const struct gdp_opt *o, const char *item, const 
         return 0;
     case GDP_OPT_STRV:
         if (item[0] != '\0') {
-            strv_push(field_of(c, o->off), item);
+            gdp_strv_push(field_of(c, o->off), item);
         }
         return 0;
     default:
@@ -563,6 +586,7 @@ gdp_config_init(struct gdp_config *c)
         assert(r == 0); /* the table's defaults are valid */
         (void)r;
     }
+    gdp_file_defaults(c);
 }
 
 void
@@ -578,9 +602,10 @@ gdp_config_done(struct gdp_config *c)
             free(*s);
             *s = NULL;
         } else if (o->type == GDP_OPT_STRV) {
-            strv_clear(field_of(c, o->off));
+            gdp_strv_clear(field_of(c, o->off));
         }
     }
+    gdp_file_done(c);
 }
 
 /*
@@ -625,19 +650,47 @@ check_opt(const struct gdp_config *c, const struct gdp_opt *o, struct gdp_diag *
     }
 }
 
+/* NVIDIA's validateFlags rules on MPS, which need the config file's sharing section. */
+static int
+check_mps(const struct gdp_config *c, struct gdp_diag *diag)
+{
+    if (c->sharing.strategy != GDP_SHARING_MPS) {
+        return 0;
+    }
+    const char *where = c->sharing.mps.where != NULL ? c->sharing.mps.where : "sharing.mps";
+    if (c->mig_strategy == GDP_MIG_MIXED) {
+        return gdp_diag_set(diag, GDP_E_CONFIG,
+                            "%s: sharing.mps: using --mig-strategy=mixed is not supported with MPS",
+                            where);
+    }
+    if (c->mps_root == NULL || c->mps_root[0] == '\0') {
+        return gdp_diag_set(diag, GDP_E_CONFIG,
+                            "%s: sharing.mps: using MPS requires --mps-root to be specified",
+                            where);
+    }
+    return 0;
+}
+
 int
 gdp_config_finish(struct gdp_config *c, struct gdp_diag *diag)
 {
+    if (c->config_file != NULL && c->config_file[0] != '\0') {
+        int r = gdp_config_load_file(c, c->config_file, diag);
+        if (r < 0) {
+            return r;
+        }
+    }
     for (size_t i = 0; i < gdp_n_opts; i++) {
         int r = check_opt(c, &gdp_opts[i], diag);
         if (r < 0) {
             return r;
         }
     }
-    /*
-     * NVIDIA's MPS rules (mps-root required, no MPS with mig-strategy=mixed) need the sharing
-     * section of the config file, and "CDI needs NVML" needs discovery: checked there.
-     */
+    /* "CDI needs NVML" needs discovery: checked there. */
+    int r = check_mps(c, diag);
+    if (r < 0) {
+        return r;
+    }
     if (c->dev_root == NULL || c->dev_root[0] == '\0') {
         free(c->dev_root);
         c->dev_root = gdp_strdup(c->driver_root != NULL ? c->driver_root : "/");
@@ -677,4 +730,11 @@ const char *
 gdp_id_strategy_name(enum gdp_id_strategy s)
 {
     return (size_t)s < ELEMENTSOF(id_names) - 1 ? id_names[s] : "unknown";
+}
+
+const char *
+gdp_sharing_strategy_name(enum gdp_sharing_strategy s)
+{
+    static const char *const names[] = {"none", "time-slicing", "mps"};
+    return (size_t)s < ELEMENTSOF(names) ? names[s] : "unknown";
 }

@@ -58,7 +58,9 @@ gdp_opt_bit(size_t idx)
  * true, in which case the items are added (a repeated flag accumulates). origin names the
  * source for messages ("flag --x", "environment variable X (flag --x)").
  * Returns 0, or GDP_E_CONFIG with diag reading
- * `invalid value "<v>" for <origin>: <allowed values>`. Does not touch c->set_mask.
+ * `invalid value "<v>" for <origin>: <allowed values>`, or `invalid value "<v>": <allowed>`
+ * when origin is NULL (the config file adds its own position and key). Does not touch
+ * c->set_mask.
  */
 int gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool append,
                 const char *origin, struct gdp_diag *diag);
@@ -68,3 +70,15 @@ int gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value
  * Empty for types whose every value is valid (STRING, STRV).
  */
 void gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size);
+
+/* Appends a copy of s to sv (kept NULL-terminated). */
+void gdp_strv_push(struct gdp_strv *sv, const char *s);
+
+/* Frees the strings and the array; sv is empty afterwards. */
+void gdp_strv_clear(struct gdp_strv *sv);
+
+/* config_file.c: defaults of the settings that only the config file sets (gfd). */
+void gdp_file_defaults(struct gdp_config *c);
+
+/* config_file.c: frees what the config file added to c (sections, warnings). */
+void gdp_file_done(struct gdp_config *c);

@@ -29,6 +29,8 @@ extern char **environ;
 #include "gpu/health.h"
 #include "nvml/health.h"
 #include "plugin/server.h"
+#include "resource/cdi.h"
+#include "resource/imex.h"
 #include "resource/inventory.h"
 #include "resource/resources.h"
 #include "rpc/client.h"
@@ -76,6 +78,10 @@ struct gdp_manager {
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
     uint32_t generation; /* bumped on every reload; older records are dropped */
+    /* what Allocate needs beyond the device model, found at start */
+    struct gdp_imex imex;
+    char *dev_root_ctr;
+    unsigned cdi_kinds;
 };
 
 unsigned
@@ -390,7 +396,14 @@ static void
 start_entry(struct gdp_manager *m, const struct gdp_resource *res)
 {
     struct gdp_diag diag = {0};
-    const struct gdp_plugin_ctx ctx = {m->cfg, m->inv.node, res};
+    const struct gdp_plugin_ctx ctx = {
+            .cfg = m->cfg,
+            .node = m->inv.node,
+            .resource = res,
+            .dev_root_ctr = m->dev_root_ctr,
+            .imex = &m->imex,
+            .cdi_kinds = m->cdi_kinds,
+    };
     struct entry *e = &m->entries[m->n_entries];
     *e = (struct entry){.m = m};
     if (gdp_plugin_new(m->loop, &ctx, m->socket_dir, &e->plugin, &diag) < 0) {
@@ -430,11 +443,42 @@ log_inventory(const struct gdp_manager *m)
     }
 }
 
+/* IMEX channels and CDI specs, before serving (NVIDIA writes the specs first too). */
+static int
+prepare_allocations(struct gdp_manager *m, struct gdp_diag *diag)
+{
+    const unsigned cdi = GDP_LIST_CDI_ANNOTATIONS | GDP_LIST_CDI_CRI;
+    int r = gdp_imex_check(m->cfg, &m->imex, diag);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < m->imex.n_missing; i++) {
+        log_warn("IMEX channel %u has no device node, ignoring", m->imex.missing[i]);
+    }
+    m->cdi_kinds = 0;
+    if (!(m->cfg->device_list_strategy & cdi)) {
+        return 0;
+    }
+    r = gdp_cdi_check_platform(m->cfg, m->inv.nv != NULL, diag);
+    if (r >= 0 && m->inv.node != NULL) {
+        r = gdp_cdi_write_specs(m->cfg, m->inv.node, m->cfg->cdi_spec_dir, diag);
+    }
+    if (r < 0) {
+        return r;
+    }
+    m->cdi_kinds = (unsigned)r;
+    log_info("CDI specs written to %s", m->cfg->cdi_spec_dir);
+    return 0;
+}
+
 static int
 load_and_start(struct gdp_manager *m, struct gdp_diag *diag)
 {
     int r = gdp_inventory_load(m->cfg, &m->inv, diag);
     m->inv_loaded = true;
+    if (r >= 0) {
+        r = prepare_allocations(m, diag);
+    }
     if (r < 0) {
         return r;
     }
@@ -590,6 +634,7 @@ gdp_manager_new(struct gdp_loop *loop, const struct gdp_config *cfg, struct gdp_
     m->cfg = cfg;
     m->inotify_fd = -1;
     m->socket_dir = socket_dir_for(cfg);
+    m->dev_root_ctr = gdp_cdi_dev_root_ctr(cfg);
     if (cfg->kubelet_socket != NULL && cfg->kubelet_socket[0] != '\0') {
         const char *slash = strrchr(cfg->kubelet_socket, '/');
         m->kubelet_name = slash != NULL ? slash + 1 : cfg->kubelet_socket;
@@ -642,5 +687,6 @@ gdp_manager_free(struct gdp_manager *m)
     }
     gdp_loop_timer_free(m->stop_timer);
     free(m->socket_dir);
+    free(m->dev_root_ctr);
     free(m);
 }

@@ -350,6 +350,9 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
     actx.cfg = p->ctx.cfg;
     actx.node = p->ctx.node;
     actx.resource = p->ctx.resource;
+    actx.dev_root_ctr = p->ctx.dev_root_ctr;
+    actx.imex = p->ctx.imex;
+    actx.cdi_kinds = p->ctx.cdi_kinds;
     struct gdp_container_alloc *allocs = gdp_calloc(n, sizeof *allocs);
     int r = 0;
     for (size_t i = 0; i < n && r >= 0; i++) {

@@ -14,6 +14,7 @@
 
 struct gdp_config;
 struct gdp_diag;
+struct gdp_imex;
 struct gdp_loop;
 struct gdp_node;
 struct gdp_plugin;
@@ -24,6 +25,9 @@ struct gdp_plugin_ctx {
     const struct gdp_config *cfg;
     const struct gdp_node *node;
     const struct gdp_resource *resource;
+    const char *dev_root_ctr;    /* where our container sees the host's /dev */
+    const struct gdp_imex *imex; /* IMEX channels present; NULL = none */
+    unsigned cdi_kinds;          /* CDI specs written at start (GDP_CDI_* bits) */
 };
 
 /*

@@ -1,22 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Allocate responses. NVIDIA_VISIBLE_DEVICES lists the allocated devices by UUID or index
+ * Allocate responses, following NVIDIA's getAllocateResponse step by step: CDI names
+ * (annotation and/or CDIDevices), the GDS/MOFED/GDRCopy switches, then - only when a non-CDI
+ * strategy is selected - NVIDIA_VISIBLE_DEVICES (envvar), its volume-mount form, and the
+ * device nodes (--pass-device-specs). Devices are named by UUID or index
  * (--device-id-strategy), replicas folded into their device and duplicates removed, in the
- * order the kubelet gave them.
+ * order the kubelet gave them. Everything is built in a local answer that is handed over only
+ * when complete, so a failure leaves nothing behind.
  */
 #include "resource/allocate.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "resource/cdi.h"
+#include "resource/imex.h"
 #include "resource/resources.h"
 
-#define VISIBLE_DEVICES "NVIDIA_VISIBLE_DEVICES"
+#define VISIBLE_DEVICES    "NVIDIA_VISIBLE_DEVICES"
+#define IMEX_CHANNELS      "NVIDIA_IMEX_CHANNELS"
+#define VOLUME_MOUNT_ROOT  "/var/run/nvidia-container-devices"
+#define CDI_PLUGIN_NAME    "nvidia-device-plugin"
+#define CDI_ANNOTATION_MAX 63 /* the CDI annotation key's name part after the prefix */
+#define CDI_STRATEGIES     (GDP_LIST_CDI_ANNOTATIONS | GDP_LIST_CDI_CRI)
 
 void
 gdp_container_alloc_done(struct gdp_container_alloc *a)
@@ -66,28 +80,329 @@ gdp_container_alloc_setenv(struct gdp_container_alloc *a, const char *key, const
     a->envs[a->n_envs++] = (struct gdp_kv){gdp_strdup(key), gdp_strdup(value)};
 }
 
-/* The backing devices of ids, in request order, without duplicates. */
-static int
-resolve(const struct gdp_resource *r, const char *const *ids, size_t n_ids,
-        const struct gdp_device **ret, size_t *ret_n, struct gdp_diag *diag)
+static void
+add_mount(struct gdp_container_alloc *a, const char *host, char *container_owned)
 {
-    size_t n = 0;
+    a->mounts = gdp_reallocarray(a->mounts, a->n_mounts + 1, sizeof *a->mounts);
+    a->mounts[a->n_mounts++] =
+            (struct gdp_mount){.container_path = container_owned, .host_path = gdp_strdup(host)};
+}
+
+static void
+add_devspec(struct gdp_container_alloc *a, const char *host_root, const char *path)
+{
+    a->devices = gdp_reallocarray(a->devices, a->n_devices + 1, sizeof *a->devices);
+    a->devices[a->n_devices++] = (struct gdp_devspec){.container_path = gdp_strdup(path),
+                                                      .host_path = gdp_path_join(host_root, path),
+                                                      .permissions = gdp_strdup("rw")};
+}
+
+static void
+add_cdi_device(struct gdp_container_alloc *a, const char *name)
+{
+    a->cdi_devices = gdp_reallocarray(a->cdi_devices, a->n_cdi_devices + 1, sizeof(char *));
+    a->cdi_devices[a->n_cdi_devices++] = gdp_strdup(name);
+}
+
+/* A growing array of owned strings; what the CDI names are collected in. */
+struct strv {
+    char **v;
+    size_t n;
+};
+
+static void
+strv_add(struct strv *sv, char *owned)
+{
+    sv->v = gdp_reallocarray(sv->v, sv->n + 1, sizeof(char *));
+    sv->v[sv->n++] = owned;
+}
+
+static void
+strv_done(struct strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        free(sv->v[i]);
+    }
+    free(sv->v);
+    *sv = (struct strv){0};
+}
+
+/* items joined by ','. Caller frees with free(). */
+static char *
+join(char *const *items, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(items[i]) + 1;
+    }
+    char *s = gdp_calloc(1, len);
+    char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        p = stpcpy(p, i > 0 ? "," : "");
+        p = stpcpy(p, items[i]);
+    }
+    return s;
+}
+
+/* The request, resolved: devices deduplicated (for names) and per ID (for device specs). */
+struct request {
+    const struct gdp_device **devs; /* distinct backing devices, in request order */
+    size_t n_devs;
+    const struct gdp_device **per_id; /* the backing device of every requested ID */
+    size_t n_ids;
+    struct strv ids; /* runtime IDs of devs (UUID or index) */
+};
+
+static void
+request_done(struct request *req)
+{
+    free(req->devs);
+    free(req->per_id);
+    strv_done(&req->ids);
+}
+
+static int
+resolve(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids, struct request *req,
+        struct gdp_diag *diag)
+{
+    /* arrays of pointers, not of devices */
+    req->devs = gdp_calloc(n_ids, sizeof *req->devs);     /* NOLINT(bugprone-sizeof-expression) */
+    req->per_id = gdp_calloc(n_ids, sizeof *req->per_id); /* NOLINT(bugprone-sizeof-expression) */
     for (size_t i = 0; i < n_ids; i++) {
-        const struct gdp_rdev *rd = gdp_resource_device(r, ids[i]);
+        const struct gdp_rdev *rd = gdp_resource_device(ctx->resource, ids[i]);
         if (rd == NULL) {
-            return gdp_diag_set(diag, -ENOENT, "unknown device %s for resource %s", ids[i],
-                                r->name);
+            return gdp_diag_set(diag, -ENOENT, "invalid request: unknown device: %s", ids[i]);
         }
+        req->per_id[req->n_ids++] = rd->dev;
         bool seen = false;
-        for (size_t j = 0; j < n && !seen; j++) {
-            seen = ret[j] == rd->dev;
+        for (size_t j = 0; j < req->n_devs && !seen; j++) {
+            seen = req->devs[j] == rd->dev;
         }
         if (!seen) {
-            ret[n++] = rd->dev;
+            req->devs[req->n_devs++] = rd->dev;
+            bool by_index = ctx->cfg->device_id_strategy == GDP_ID_INDEX;
+            strv_add(&req->ids, gdp_strdup(by_index ? rd->dev->index_str : rd->dev->uuid));
         }
     }
-    *ret_n = n;
     return 0;
+}
+
+static int
+default_random(void *buf, size_t len)
+{
+    ssize_t n = getrandom(buf, len, 0);
+    if (n < 0) {
+        return -errno;
+    }
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+/* A random (version 4) UUID in its 36-character text form; buf holds 37 bytes. */
+static int
+random_uuid(gdp_random_fn *rnd, char *buf, size_t len, struct gdp_diag *diag)
+{
+    unsigned char b[16];
+    int r = (rnd != NULL ? rnd : default_random)(b, sizeof b);
+    if (r < 0) {
+        return gdp_diag_set(diag, r, "cannot get random bytes for the CDI annotation key: %s",
+                            gdp_strerror(r));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0fu) | 0x40u);
+    b[8] = (unsigned char)((b[8] & 0x3fu) | 0x80u);
+    (void)snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                   b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                   b[13], b[14], b[15]);
+    return 0;
+}
+
+static void
+add_cdi_extra(const struct gdp_alloc_ctx *ctx, bool enabled, enum gdp_cdi_kind kind,
+              struct strv *names)
+{
+    if (enabled && (ctx->cdi_kinds & (unsigned)kind) != 0) {
+        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/%s=all", gdp_cdi_class(kind)));
+    }
+}
+
+/* The fully qualified CDI names of the request: devices, IMEX channels, extra kinds. */
+static void
+cdi_names(const struct gdp_alloc_ctx *ctx, const struct request *req, struct strv *names)
+{
+    const struct gdp_config *cfg = ctx->cfg;
+    for (size_t i = 0; i < req->ids.n; i++) {
+        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/gpu=%s", req->ids.v[i]));
+    }
+    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
+        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/imex-channel=%u", ctx->imex->ids[i]));
+    }
+    add_cdi_extra(ctx, cfg->gdrcopy_enabled, GDP_CDI_GDRCOPY, names);
+    add_cdi_extra(ctx, cfg->gds_enabled, GDP_CDI_GDS, names);
+    add_cdi_extra(ctx, cfg->mofed_enabled, GDP_CDI_MOFED, names);
+}
+
+static int
+add_cdi(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_container_alloc *a,
+        struct gdp_diag *diag)
+{
+    _cleanup_(strv_done) struct strv names = {0};
+    cdi_names(ctx, req, &names);
+    if ((ctx->cfg->device_list_strategy & GDP_LIST_CDI_ANNOTATIONS) != 0) {
+        char id[37];
+        int r = random_uuid(ctx->random, id, sizeof id, diag);
+        if (r < 0) {
+            return r;
+        }
+        /* CDI's AnnotationKey: "<plugin>_<id>" must fit a Kubernetes label name. */
+        _cleanup_free_ char *name = gdp_asprintf(CDI_PLUGIN_NAME "_%s", id);
+        if (strlen(name) > CDI_ANNOTATION_MAX) {
+            return gdp_diag_set(diag, -EINVAL, "CDI annotation name %s is longer than %d", name,
+                                CDI_ANNOTATION_MAX);
+        }
+        a->annotations = gdp_calloc(1, sizeof *a->annotations);
+        a->annotations[0] =
+                (struct gdp_kv){gdp_asprintf("%s%s", ctx->cfg->cdi_annotation_prefix, name),
+                                join(names.v, names.n)};
+        a->n_annotations = 1;
+    }
+    if ((ctx->cfg->device_list_strategy & GDP_LIST_CDI_CRI) != 0) {
+        for (size_t i = 0; i < names.n; i++) {
+            add_cdi_device(a, names.v[i]);
+        }
+    }
+    return 0;
+}
+
+static void
+add_feature_envs(const struct gdp_config *cfg, struct gdp_container_alloc *a)
+{
+    if (cfg->gdrcopy_enabled) {
+        gdp_container_alloc_setenv(a, "NVIDIA_GDRCOPY", "enabled");
+    }
+    if (cfg->gds_enabled) {
+        gdp_container_alloc_setenv(a, "NVIDIA_GDS", "enabled");
+    }
+    if (cfg->mofed_enabled) {
+        gdp_container_alloc_setenv(a, "NVIDIA_MOFED", "enabled");
+    }
+}
+
+static void
+add_envvar(const struct gdp_alloc_ctx *ctx, const struct request *req,
+           struct gdp_container_alloc *a)
+{
+    _cleanup_free_ char *list = join(req->ids.v, req->ids.n);
+    gdp_container_alloc_setenv(a, VISIBLE_DEVICES, list);
+    if (ctx->imex == NULL || ctx->imex->n == 0) {
+        return;
+    }
+    _cleanup_(strv_done) struct strv ch = {0};
+    for (size_t i = 0; i < ctx->imex->n; i++) {
+        strv_add(&ch, gdp_asprintf("%u", ctx->imex->ids[i]));
+    }
+    _cleanup_free_ char *channels = join(ch.v, ch.n);
+    gdp_container_alloc_setenv(a, IMEX_CHANNELS, channels);
+}
+
+static void
+add_volume_mounts(const struct gdp_alloc_ctx *ctx, const struct request *req,
+                  struct gdp_container_alloc *a)
+{
+    gdp_container_alloc_setenv(a, VISIBLE_DEVICES, VOLUME_MOUNT_ROOT);
+    for (size_t i = 0; i < req->ids.n; i++) {
+        add_mount(a, "/dev/null", gdp_asprintf(VOLUME_MOUNT_ROOT "/%s", req->ids.v[i]));
+    }
+    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
+        add_mount(a, "/dev/null", gdp_asprintf(VOLUME_MOUNT_ROOT "/imex/%u", ctx->imex->ids[i]));
+    }
+}
+
+static const char *
+host_dev_root(const struct gdp_config *cfg)
+{
+    if (cfg->dev_root != NULL && cfg->dev_root[0] != '\0') {
+        return cfg->dev_root;
+    }
+    return cfg->driver_root;
+}
+
+static int
+add_device_nodes(const struct gdp_device *d, const char *host_root, struct gdp_container_alloc *a,
+                 struct gdp_diag *diag)
+{
+    char path[GDP_PATH_MAX];
+    (void)snprintf(path, sizeof path, "/dev/nvidia%u", d->minor);
+    add_devspec(a, host_root, path);
+    if (d->kind != GDP_DEVICE_MIG) {
+        return 0;
+    }
+    if (d->gi_cap_minor < 0 || d->ci_cap_minor < 0) {
+        return gdp_diag_set(diag, -ENOENT,
+                            "no nvidia-caps device for MIG device %s (gpu%u/gi%u/ci%u); is "
+                            "/proc/driver/nvidia-caps/mig-minors readable?",
+                            d->uuid, d->minor, d->gi, d->ci);
+    }
+    (void)snprintf(path, sizeof path, "/dev/nvidia-caps/nvidia-cap%d", d->gi_cap_minor);
+    add_devspec(a, host_root, path);
+    (void)snprintf(path, sizeof path, "/dev/nvidia-caps/nvidia-cap%d", d->ci_cap_minor);
+    add_devspec(a, host_root, path);
+    return 0;
+}
+
+static int
+add_device_specs(const struct gdp_alloc_ctx *ctx, const struct request *req,
+                 struct gdp_container_alloc *a, struct gdp_diag *diag)
+{
+    static const char *const control[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                          "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
+    const char *host_root = host_dev_root(ctx->cfg);
+    _cleanup_free_ char *own_root =
+            ctx->dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(ctx->cfg) : NULL;
+    const char *ctr_root = ctx->dev_root_ctr != NULL ? ctx->dev_root_ctr : own_root;
+    for (size_t i = 0; i < ELEMENTSOF(control); i++) {
+        _cleanup_free_ char *p = gdp_path_join(ctr_root, control[i]);
+        if (access(p, F_OK) == 0) {
+            add_devspec(a, host_root, control[i]);
+        }
+    }
+    /* Per requested ID, as NVIDIA does: replicas of one GPU repeat its nodes. */
+    for (size_t i = 0; i < req->n_ids; i++) {
+        int r = add_device_nodes(req->per_id[i], host_root, a, diag);
+        if (r < 0) {
+            return r;
+        }
+    }
+    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
+        char path[GDP_PATH_MAX];
+        (void)snprintf(path, sizeof path, GDP_IMEX_CHANNEL_DIR "/channel%u", ctx->imex->ids[i]);
+        add_devspec(a, host_root, path);
+    }
+    return 0;
+}
+
+static int
+build(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_container_alloc *a,
+      struct gdp_diag *diag)
+{
+    const struct gdp_config *cfg = ctx->cfg;
+    unsigned strategies = cfg->device_list_strategy;
+    if ((strategies & CDI_STRATEGIES) != 0) {
+        int r = add_cdi(ctx, req, a, diag);
+        if (r < 0) {
+            return r;
+        }
+    }
+    add_feature_envs(cfg, a);
+    /* CDI-only: the runtime gets everything from the CDI names, nothing else is added. */
+    if ((strategies & ~(unsigned)CDI_STRATEGIES) == 0) {
+        return 0;
+    }
+    if ((strategies & GDP_LIST_ENVVAR) != 0) {
+        add_envvar(ctx, req, a);
+    }
+    if ((strategies & GDP_LIST_VOLUME_MOUNTS) != 0) {
+        add_volume_mounts(ctx, req, a);
+    }
+    return cfg->pass_device_specs ? add_device_specs(ctx, req, a, diag) : 0;
 }
 
 int
@@ -96,28 +411,19 @@ gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, 
 {
     *ret = (struct gdp_container_alloc){0};
     if (n_ids == 0) {
-        return gdp_diag_set(diag, -EINVAL, "no device IDs requested for resource %s",
-                            ctx->resource->name);
+        return gdp_diag_set(diag, -EINVAL, "invalid request: no device IDs requested");
     }
-    _cleanup_free_ const struct gdp_device **devs = gdp_calloc(n_ids, sizeof *devs);
-    size_t n = 0;
-    int r = resolve(ctx->resource, ids, n_ids, devs, &n, diag);
+    _cleanup_(request_done) struct request req = {0};
+    int r = resolve(ctx, ids, n_ids, &req, diag);
     if (r < 0) {
         return r;
     }
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++) {
-        len += sizeof devs[i]->uuid + 1;
+    _cleanup_(gdp_container_alloc_done) struct gdp_container_alloc a = {0};
+    r = build(ctx, &req, &a, diag);
+    if (r < 0) {
+        return r;
     }
-    _cleanup_free_ char *list = gdp_calloc(1, len);
-    for (size_t i = 0; i < n; i++) {
-        const char *id =
-                ctx->cfg->device_id_strategy == GDP_ID_INDEX ? devs[i]->index_str : devs[i]->uuid;
-        if (i > 0) {
-            strcat(list, ",");
-        }
-        strcat(list, id);
-    }
-    gdp_container_alloc_setenv(ret, VISIBLE_DEVICES, list);
+    *ret = a;
+    a = (struct gdp_container_alloc){0};
     return 0;
 }

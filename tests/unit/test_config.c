@@ -520,16 +520,15 @@ unimplemented_notice(void **state _unused_)
 {
     struct run t;
     char out[4096];
-    assert_int_equal(run_serve(&t, ARGS("--nvidia-driver-root=/x", "--mig-strategy=single"),
-                               ARGS("PASS_DEVICE_SPECS=true")),
+    assert_int_equal(run_serve(&t, ARGS("--mps-root=/x", "--mig-strategy=single"),
+                               ARGS("CDI_FEATURE_FLAGS=a")),
                      2);
     gdp_log_level = GDP_LOG_INFO;
     gdp_log_format = GDP_LOG_TEXT;
     capture_unimplemented(&t.c, out, sizeof out);
+    assert_non_null(strstr(out, "flag --mps-root is accepted but not implemented yet, ignoring"));
     assert_non_null(
-            strstr(out, "flag --driver-root is accepted but not implemented yet, ignoring"));
-    assert_non_null(
-            strstr(out, "flag --pass-device-specs is accepted but not implemented yet, ignoring"));
+            strstr(out, "flag --cdi-feature-flags is accepted but not implemented yet, ignoring"));
     assert_null(strstr(out, "mig-strategy"));
     assert_null(strstr(out, "kubelet-socket")); /* not set explicitly */
     gdp_config_done(&t.c);

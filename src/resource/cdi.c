@@ -1,0 +1,813 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CDI spec generation, a small subset of what NVIDIA's nvcdi library does for the device
+ * plugin (docs/cdi.md lists what is generated, docs/compatibility.md what is not): the
+ * driver's files are discovered under the driver root as mounted in our container and every
+ * host path is rewritten to the driver root and dev root on the host, because the container
+ * runtime reads the spec on the host. JSON is built with jansson; files are replaced
+ * atomically.
+ */
+#define _GNU_SOURCE /* mkostemp */
+#include "resource/cdi.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "core/diag.h"
+#include "core/util.h"
+#include "gpu/device.h"
+#include "resource/imex.h"
+
+#define HOOK_CREATE_SYMLINKS "create-symlinks"
+#define HOOK_UPDATE_LDCACHE  "update-ldcache"
+
+/* Library directories, most specific first; a directory reached twice (symlinks) counts once. */
+static const char *const lib_dirs[] = {
+        "/usr/lib64",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/lib64",
+        "/lib/x86_64-linux-gnu",
+        "/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/lib",
+};
+static const char *const bin_dirs[] = {"/usr/bin", "/usr/sbin", "/bin", "/sbin"};
+static const char *const binaries[] = {"nvidia-smi", "nvidia-debugdump", "nvidia-persistenced",
+                                       "nvidia-cuda-mps-control", "nvidia-cuda-mps-server"};
+/* Each row: alternatives for one IPC endpoint; the first that exists is mounted. */
+static const char *const ipc_paths[][2] = {
+        {"/run/nvidia-persistenced/socket", "/var/run/nvidia-persistenced/socket"},
+        {"/run/nvidia-fabricmanager/socket", "/var/run/nvidia-fabricmanager/socket"},
+        {"/tmp/nvidia-mps", NULL},
+};
+static const char *const firmware_dirs[] = {"/lib/firmware/nvidia", "/usr/lib/firmware/nvidia"};
+static const char *const control_nodes[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                            "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
+
+/* The gated kinds: device nodes (globs under the dev root) and files under the driver root. */
+struct extra_kind {
+    enum gdp_cdi_kind kind;
+    const char *nodes[3];
+    const char *files[2];
+};
+
+static const struct extra_kind extra_kinds[] = {
+        {GDP_CDI_GDRCOPY, {"/dev/gdrdrv"}, {NULL}},
+        {GDP_CDI_GDS, {"/dev/nvidia-fs*"}, {"/etc/cufile.json"}},
+        {GDP_CDI_MOFED, {"/dev/infiniband/uverbs*", "/dev/infiniband/rdma_cm"}, {NULL}},
+};
+
+/* What one spec is generated from. */
+struct gen {
+    const struct gdp_config *cfg;
+    const struct gdp_node *node;
+    const char *drv_ctr;  /* driver root inside our container */
+    const char *dev_ctr;  /* dev root inside our container */
+    const char *drv_host; /* driver root on the host */
+    const char *dev_host; /* dev root on the host */
+};
+
+const char *
+gdp_cdi_class(enum gdp_cdi_kind kind)
+{
+    switch (kind) {
+    case GDP_CDI_GPU:
+        return "gpu";
+    case GDP_CDI_IMEX:
+        return "imex-channel";
+    case GDP_CDI_GDRCOPY:
+        return "gdrcopy";
+    case GDP_CDI_GDS:
+        return "gds";
+    case GDP_CDI_MOFED:
+        return "mofed";
+    }
+    return NULL;
+}
+
+char *
+gdp_cdi_dev_root_ctr(const struct gdp_config *cfg)
+{
+    const char *env = getenv("GDP_DEV_ROOT_CTR");
+    if (env != NULL && env[0] != '\0') {
+        return gdp_strdup(env);
+    }
+    const char *root = cfg->driver_root_ctr_path;
+    if (root != NULL && root[0] != '\0') {
+        _cleanup_free_ char *dev = gdp_path_join(root, "/dev");
+        struct stat st;
+        if (stat(dev, &st) == 0 && S_ISDIR(st.st_mode)) {
+            return gdp_strdup(root);
+        }
+    }
+    return gdp_strdup("/");
+}
+
+static bool
+exists_under(const char *root, const char *path, mode_t type)
+{
+    _cleanup_free_ char *p = gdp_path_join(root, path);
+    struct stat st;
+    return stat(p, &st) == 0 && (type == 0 || (st.st_mode & S_IFMT) == type);
+}
+
+static void
+strv_add(struct gdp_strv *sv, char *owned)
+{
+    sv->v = gdp_reallocarray(sv->v, sv->n + 1, sizeof(char *));
+    sv->v[sv->n++] = owned;
+}
+
+static void
+strv_done(struct gdp_strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        free(sv->v[i]);
+    }
+    free(sv->v);
+    *sv = (struct gdp_strv){0};
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+json_add(json_t *array, json_t *item)
+{
+    if (json_array_append_new(array, item) < 0) {
+        gdp_oom();
+    }
+}
+
+static void
+json_set(json_t *object, const char *key, json_t *value)
+{
+    if (value == NULL || json_object_set_new(object, key, value) < 0) {
+        gdp_oom();
+    }
+}
+
+static json_t *
+json_strv(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_add(a, json_string(v[i]));
+    }
+    return a;
+}
+
+/* A deviceNode; hostPath only where it differs from path (it needs cdiVersion 0.5.0). */
+static json_t *
+device_node(const struct gen *g, const char *path)
+{
+    json_t *o = json_object();
+    json_set(o, "path", json_string(path));
+    _cleanup_free_ char *host = gdp_path_join(g->dev_host, path);
+    if (!streq(host, path)) {
+        json_set(o, "hostPath", json_string(host));
+    }
+    return o;
+}
+
+static json_t *
+mount(const struct gen *g, const char *path, bool noexec)
+{
+    static const char *const opts[] = {"ro", "nosuid", "nodev", "bind", "noexec"};
+    _cleanup_free_ char *host = gdp_path_join(g->drv_host, path);
+    json_t *o = json_object();
+    json_set(o, "hostPath", json_string(host));
+    json_set(o, "containerPath", json_string(path));
+    json_set(o, "options", json_strv(opts, noexec ? 5 : 4));
+    return o;
+}
+
+/*
+ * Appends the regular files in <drv_ctr><dir> whose names end in suffix (NULL: all) to ret,
+ * sorted, as container paths. Returns how many were added.
+ */
+static size_t
+list_files(const struct gen *g, const char *dir, const char *suffix, struct gdp_strv *ret)
+{
+    _cleanup_free_ char *full = gdp_path_join(g->drv_ctr, dir);
+    DIR *d = opendir(full);
+    if (d == NULL) {
+        return 0;
+    }
+    size_t first = ret->n;
+    const char *want = suffix != NULL ? suffix : "";
+    size_t slen = strlen(want);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len <= slen || !streq(e->d_name + len - slen, want)) {
+            continue;
+        }
+        _cleanup_free_ char *path = gdp_asprintf("%s/%s", dir, e->d_name);
+        if (exists_under(g->drv_ctr, path, S_IFREG)) {
+            strv_add(ret, TAKE_PTR(path));
+        }
+    }
+    (void)closedir(d);
+    if (ret->n > first) {
+        qsort(ret->v + first, ret->n - first, sizeof(char *), cmp_str);
+    }
+    return ret->n - first;
+}
+
+/* Whether dir was already visited (by device and inode); records it otherwise. */
+static bool
+seen_dir(const struct gen *g, const char *dir, struct stat *seen, size_t *n_seen)
+{
+    _cleanup_free_ char *full = gdp_path_join(g->drv_ctr, dir);
+    struct stat st;
+    if (stat(full, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return true;
+    }
+    for (size_t i = 0; i < *n_seen; i++) {
+        if (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino) {
+            return true;
+        }
+    }
+    seen[(*n_seen)++] = st;
+    return false;
+}
+
+/* The driver's libraries (*.so.<driver version>) and the directories they are in. */
+static void
+find_libraries(const struct gen *g, struct gdp_strv *libs, struct gdp_strv *dirs)
+{
+    struct stat seen[ELEMENTSOF(lib_dirs)];
+    size_t n_seen = 0;
+    _cleanup_free_ char *suffix = gdp_asprintf(".so.%s", g->node->driver_version);
+    for (size_t i = 0; i < ELEMENTSOF(lib_dirs); i++) {
+        if (!seen_dir(g, lib_dirs[i], seen, &n_seen) &&
+            list_files(g, lib_dirs[i], suffix, libs) > 0) {
+            strv_add(dirs, gdp_strdup(lib_dirs[i]));
+        }
+    }
+}
+
+static void
+find_firmware(const struct gen *g, struct gdp_strv *files)
+{
+    struct stat seen[ELEMENTSOF(firmware_dirs)];
+    size_t n_seen = 0;
+    for (size_t i = 0; i < ELEMENTSOF(firmware_dirs); i++) {
+        _cleanup_free_ char *dir = gdp_asprintf("%s/%s", firmware_dirs[i], g->node->driver_version);
+        if (!seen_dir(g, dir, seen, &n_seen)) {
+            (void)list_files(g, dir, NULL, files);
+        }
+    }
+}
+
+static void
+add_binaries(const struct gen *g, json_t *mounts)
+{
+    for (size_t i = 0; i < ELEMENTSOF(binaries); i++) {
+        for (size_t j = 0; j < ELEMENTSOF(bin_dirs); j++) {
+            _cleanup_free_ char *p = gdp_asprintf("%s/%s", bin_dirs[j], binaries[i]);
+            if (exists_under(g->drv_ctr, p, S_IFREG)) {
+                json_add(mounts, mount(g, p, false));
+                break;
+            }
+        }
+    }
+}
+
+static void
+add_ipc(const struct gen *g, json_t *mounts)
+{
+    for (size_t i = 0; i < ELEMENTSOF(ipc_paths); i++) {
+        for (size_t j = 0; j < 2 && ipc_paths[i][j] != NULL; j++) {
+            if (exists_under(g->drv_ctr, ipc_paths[i][j], 0)) {
+                json_add(mounts, mount(g, ipc_paths[i][j], true));
+                break;
+            }
+        }
+    }
+}
+
+static bool
+hook_enabled(const struct gdp_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->cdi_disable_hooks.n; i++) {
+        const char *h = cfg->cdi_disable_hooks.v[i];
+        if (streq(h, "all") || streq(h, name)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A createContainer hook; nvidia-ctk takes its hooks as "nvidia-ctk hook <name>". */
+static json_t *
+hook(const struct gen *g, const char *name, json_t *args)
+{
+    const char *path = g->cfg->nvidia_cdi_hook_path;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    json_t *all = json_array();
+    json_add(all, json_string(base));
+    if (streq(base, "nvidia-ctk")) {
+        json_add(all, json_string("hook"));
+    }
+    json_add(all, json_string(name));
+    if (json_array_extend(all, args) < 0) {
+        gdp_oom();
+    }
+    json_decref(args);
+    return json_pack("{s:s, s:s, s:o}", "hookName", "createContainer", "path", path, "args", all);
+}
+
+static void
+add_hooks(const struct gen *g, const struct gdp_strv *libs, const struct gdp_strv *dirs,
+          json_t *hooks)
+{
+    _cleanup_free_ char *cuda = gdp_asprintf("/libcuda.so.%s", g->node->driver_version);
+    json_t *links = json_array();
+    for (size_t i = 0; i < libs->n; i++) {
+        char *p = strstr(libs->v[i], cuda);
+        if (p != NULL && p[strlen(cuda)] == '\0') {
+            json_add(links, json_string("--link"));
+            json_add(links, json_sprintf("libcuda.so.1::%.*s/libcuda.so", (int)(p - libs->v[i]),
+                                         libs->v[i]));
+        }
+    }
+    if (json_array_size(links) > 0 && hook_enabled(g->cfg, HOOK_CREATE_SYMLINKS)) {
+        json_add(hooks, hook(g, HOOK_CREATE_SYMLINKS, json_incref(links)));
+    }
+    json_decref(links);
+    if (dirs->n > 0 && hook_enabled(g->cfg, HOOK_UPDATE_LDCACHE)) {
+        json_t *args = json_array();
+        for (size_t i = 0; i < dirs->n; i++) {
+            json_add(args, json_string("--folder"));
+            json_add(args, json_string(dirs->v[i]));
+        }
+        json_add(hooks, hook(g, HOOK_UPDATE_LDCACHE, args));
+    }
+}
+
+/* Sets key to array in edits when the array has entries; consumes array. */
+static void
+set_nonempty(json_t *edits, const char *key, json_t *array)
+{
+    if (json_array_size(array) > 0) {
+        json_set(edits, key, array);
+    } else {
+        json_decref(array);
+    }
+}
+
+/* The gpu spec's containerEdits shared by every device: the driver as a whole. */
+static json_t *
+gpu_common_edits(const struct gen *g)
+{
+    _cleanup_(strv_done) struct gdp_strv libs = {0};
+    _cleanup_(strv_done) struct gdp_strv dirs = {0};
+    _cleanup_(strv_done) struct gdp_strv firmware = {0};
+    find_libraries(g, &libs, &dirs);
+    find_firmware(g, &firmware);
+    json_t *edits = json_object();
+    json_set(edits, "env", json_pack("[s]", "NVIDIA_VISIBLE_DEVICES=void"));
+    json_t *nodes = json_array();
+    for (size_t i = 0; i < ELEMENTSOF(control_nodes); i++) {
+        if (exists_under(g->dev_ctr, control_nodes[i], 0)) {
+            json_add(nodes, device_node(g, control_nodes[i]));
+        }
+    }
+    set_nonempty(edits, "deviceNodes", nodes);
+    json_t *hooks = json_array();
+    add_hooks(g, &libs, &dirs, hooks);
+    set_nonempty(edits, "hooks", hooks);
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < libs.n; i++) {
+        json_add(mounts, mount(g, libs.v[i], false));
+    }
+    add_binaries(g, mounts);
+    add_ipc(g, mounts);
+    for (size_t i = 0; i < firmware.n; i++) {
+        json_add(mounts, mount(g, firmware.v[i], false));
+    }
+    set_nonempty(edits, "mounts", mounts);
+    return edits;
+}
+
+static json_t *
+cdi_device(const char *name, json_t *nodes)
+{
+    return json_pack("{s:s, s:{s:o}}", "name", name, "containerEdits", "deviceNodes", nodes);
+}
+
+static int
+gpu_device(const struct gen *g, const struct gdp_device *d, json_t **ret, struct gdp_diag *diag)
+{
+    json_t *nodes = json_array();
+    char path[GDP_PATH_MAX];
+    (void)snprintf(path, sizeof path, "/dev/nvidia%u", d->minor);
+    json_add(nodes, device_node(g, path));
+    if (d->kind == GDP_DEVICE_MIG) {
+        if (d->gi_cap_minor < 0 || d->ci_cap_minor < 0) {
+            json_decref(nodes);
+            return gdp_diag_set(diag, -ENOENT,
+                                "no nvidia-caps device for MIG device %s (gpu%u/gi%u/ci%u); is "
+                                "/proc/driver/nvidia-caps/mig-minors readable?",
+                                d->uuid, d->minor, d->gi, d->ci);
+        }
+        (void)snprintf(path, sizeof path, "/dev/nvidia-caps/nvidia-cap%d", d->gi_cap_minor);
+        json_add(nodes, device_node(g, path));
+        (void)snprintf(path, sizeof path, "/dev/nvidia-caps/nvidia-cap%d", d->ci_cap_minor);
+        json_add(nodes, device_node(g, path));
+    }
+    bool by_index = g->cfg->device_id_strategy == GDP_ID_INDEX;
+    *ret = cdi_device(by_index ? d->index_str : d->uuid, nodes);
+    return 0;
+}
+
+static int
+gpu_devices(const struct gen *g, json_t *devices, struct gdp_diag *diag)
+{
+    for (size_t i = 0; i < g->node->n_devices; i++) {
+        json_t *dev = NULL;
+        int r = gpu_device(g, &g->node->devices[i], &dev, diag);
+        if (r < 0) {
+            return r;
+        }
+        json_add(devices, dev);
+    }
+    return 0;
+}
+
+static void
+imex_devices(const struct gen *g, const struct gdp_imex *imex, json_t *devices)
+{
+    for (size_t i = 0; imex != NULL && i < imex->n; i++) {
+        char name[16];
+        char path[64];
+        (void)snprintf(name, sizeof name, "%u", imex->ids[i]);
+        (void)snprintf(path, sizeof path, GDP_IMEX_CHANNEL_DIR "/channel%u", imex->ids[i]);
+        json_add(devices, cdi_device(name, json_pack("[o]", device_node(g, path))));
+    }
+}
+
+/* Device nodes matching pattern under the container dev root, as container paths. */
+static void
+glob_nodes(const struct gen *g, const char *pattern, json_t *nodes)
+{
+    _cleanup_free_ char *full = gdp_path_join(g->dev_ctr, pattern);
+    size_t prefix = strlen(full) - strlen(pattern);
+    glob_t gl = {0};
+    if (glob(full, 0, NULL, &gl) == 0) {
+        for (size_t i = 0; i < gl.gl_pathc; i++) {
+            json_add(nodes, device_node(g, gl.gl_pathv[i] + prefix));
+        }
+    }
+    globfree(&gl);
+}
+
+static void
+extra_device(const struct gen *g, const struct extra_kind *x, json_t *devices)
+{
+    json_t *edits = json_object();
+    json_t *nodes = json_array();
+    for (size_t i = 0; i < ELEMENTSOF(x->nodes) && x->nodes[i] != NULL; i++) {
+        glob_nodes(g, x->nodes[i], nodes);
+    }
+    set_nonempty(edits, "deviceNodes", nodes);
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < ELEMENTSOF(x->files) && x->files[i] != NULL; i++) {
+        if (exists_under(g->drv_ctr, x->files[i], S_IFREG)) {
+            json_add(mounts, mount(g, x->files[i], false));
+        }
+    }
+    set_nonempty(edits, "mounts", mounts);
+    if (json_object_size(edits) > 0) {
+        json_add(devices, json_pack("{s:s, s:o}", "name", "all", "containerEdits", edits));
+    } else {
+        json_decref(edits);
+    }
+}
+
+static bool
+edits_need_v050(const json_t *edits)
+{
+    const json_t *n;
+    size_t i;
+    json_array_foreach(json_object_get(edits, "deviceNodes"), i, n)
+    {
+        if (json_object_get(n, "hostPath") != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+edits_need_v040(const json_t *edits)
+{
+    const json_t *m;
+    size_t i;
+    json_array_foreach(json_object_get(edits, "mounts"), i, m)
+    {
+        if (json_object_get(m, "type") != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The lowest CDI version that can express spec (the rules of the CDI library's
+ * MinimumRequiredVersion for what we emit): 0.5.0 for device names not starting with a letter
+ * or device nodes with a hostPath, 0.4.0 for mounts with a type, else 0.3.0.
+ */
+static const char *
+min_version(const json_t *spec)
+{
+    bool v050 = edits_need_v050(json_object_get(spec, "containerEdits"));
+    bool v040 = edits_need_v040(json_object_get(spec, "containerEdits"));
+    const json_t *d;
+    size_t i;
+    json_array_foreach(json_object_get(spec, "devices"), i, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const json_t *edits = json_object_get(d, "containerEdits");
+        bool letter = name != NULL &&
+                      ((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z'));
+        v050 = v050 || !letter || edits_need_v050(edits);
+        v040 = v040 || edits_need_v040(edits);
+    }
+    return v050 ? "0.5.0" : v040 ? "0.4.0" : "0.3.0";
+}
+
+static const struct extra_kind *
+extra_of(enum gdp_cdi_kind kind)
+{
+    for (size_t i = 0; i < ELEMENTSOF(extra_kinds); i++) {
+        if (extra_kinds[i].kind == kind) {
+            return &extra_kinds[i];
+        }
+    }
+    return NULL;
+}
+
+/* Fills spec's devices (and common edits) for kind. */
+static int
+fill_spec(const struct gen *g, const struct gdp_imex *imex, enum gdp_cdi_kind kind, json_t *spec,
+          struct gdp_diag *diag)
+{
+    json_t *devices = json_object_get(spec, "devices");
+    if (kind == GDP_CDI_GPU) {
+        int r = gpu_devices(g, devices, diag);
+        if (r < 0) {
+            return r;
+        }
+        json_set(spec, "containerEdits", gpu_common_edits(g));
+    } else if (kind == GDP_CDI_IMEX) {
+        imex_devices(g, imex, devices);
+    } else {
+        extra_device(g, extra_of(kind), devices);
+    }
+    return 0;
+}
+
+int
+gdp_cdi_render(const struct gdp_config *cfg, const struct gdp_node *node,
+               const struct gdp_cdi_opts *opts, enum gdp_cdi_kind kind, char **ret_json,
+               struct gdp_diag *diag)
+{
+    const struct gdp_imex *imex = opts != NULL ? opts->imex : NULL;
+    const char *dev_root_ctr = opts != NULL ? opts->dev_root_ctr : NULL;
+    *ret_json = NULL;
+    const char *class = gdp_cdi_class(kind);
+    if (class == NULL) {
+        return gdp_diag_set(diag, -EINVAL, "not a CDI spec kind: %#x", (unsigned)kind);
+    }
+    if (node->driver_version[0] == '\0') {
+        return gdp_diag_set(diag, -ENODATA,
+                            "NVML reported no driver version; cannot find the driver's libraries "
+                            "for the CDI spec");
+    }
+    _cleanup_free_ char *own_dev = dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(cfg) : NULL;
+    const struct gen g = {
+            .cfg = cfg,
+            .node = node,
+            .drv_ctr = cfg->driver_root_ctr_path,
+            .dev_ctr = dev_root_ctr != NULL ? dev_root_ctr : own_dev,
+            .drv_host = cfg->driver_root,
+            .dev_host = cfg->dev_root != NULL && cfg->dev_root[0] != '\0' ? cfg->dev_root
+                                                                          : cfg->driver_root,
+    };
+    json_t *spec = json_pack("{s:s, s:s+, s:[]}", "cdiVersion", "", "kind", GDP_CDI_VENDOR "/",
+                             class, "devices");
+    int r = fill_spec(&g, imex, kind, spec, diag);
+    if (r < 0 || json_array_size(json_object_get(spec, "devices")) == 0) {
+        json_decref(spec);
+        return r < 0 ? r : 0;
+    }
+    json_set(spec, "cdiVersion", json_string(min_version(spec)));
+    *ret_json = json_dumps(spec, JSON_INDENT(2));
+    json_decref(spec);
+    if (*ret_json == NULL) {
+        gdp_oom();
+    }
+    return 1;
+}
+
+static int
+write_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Fills the open temporary file and makes it durable; the caller renames or unlinks it. */
+static int
+fill_tmp(int fd, const char *text)
+{
+    int r = write_all(fd, text, strlen(text));
+    if (r == 0 && fchmod(fd, 0644) < 0) {
+        r = -errno;
+    }
+    if (r == 0 && fsync(fd) < 0) {
+        r = -errno;
+    }
+    return r;
+}
+
+static void
+fsync_dir(const char *dir)
+{
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd); /* the rename is done; a failed directory sync is not worth failing */
+    }
+}
+
+int
+gdp_cdi_write_atomic(const char *path, const char *text, struct gdp_diag *diag)
+{
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = slash == NULL   ? gdp_strdup(".")
+                               : slash == path ? gdp_strdup("/")
+                                               : gdp_strndup(path, (size_t)(slash - path));
+    _cleanup_free_ char *tmp = gdp_asprintf("%s/.%s.XXXXXX", dir, slash != NULL ? slash + 1 : path);
+    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        return gdp_diag_set(diag, -errno, "cannot create a temporary file for %s: %s", path,
+                            strerror(errno));
+    }
+    int r = fill_tmp(fd, text);
+    if (r == 0 && close(TAKE_FD(fd)) < 0) {
+        r = -errno;
+    }
+    if (r == 0 && rename(tmp, path) < 0) {
+        r = -errno;
+    }
+    if (r < 0) {
+        (void)unlink(tmp);
+        return gdp_diag_set(diag, r, "cannot write %s: %s", path, gdp_strerror(r));
+    }
+    fsync_dir(dir);
+    return 0;
+}
+
+static int
+mkdir_p(const char *dir, struct gdp_diag *diag)
+{
+    _cleanup_free_ char *p = gdp_strdup(dir);
+    for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s != NULL) {
+            *s = '\0';
+        }
+        if (p[0] != '\0' && mkdir(p, 0755) < 0 && errno != EEXIST) {
+            return gdp_diag_set(diag, -errno, "cannot create CDI spec directory %s: %s", p,
+                                strerror(errno));
+        }
+        if (s == NULL) {
+            return 0;
+        }
+        *s = '/';
+    }
+}
+
+static bool
+kind_wanted(const struct gdp_config *cfg, const struct gdp_imex *imex, enum gdp_cdi_kind kind)
+{
+    switch (kind) {
+    case GDP_CDI_GPU:
+        return true;
+    case GDP_CDI_IMEX:
+        return imex->n > 0;
+    case GDP_CDI_GDRCOPY:
+        return cfg->gdrcopy_enabled;
+    case GDP_CDI_GDS:
+        return cfg->gds_enabled;
+    case GDP_CDI_MOFED:
+        return cfg->mofed_enabled;
+    }
+    return false;
+}
+
+#define N_KINDS 5
+
+/* Renders every wanted kind first, so that a failure writes nothing. */
+static int
+render_all(const struct gdp_config *cfg, const struct gdp_node *node, char *texts[N_KINDS],
+           struct gdp_diag *diag)
+{
+    struct gdp_imex imex;
+    int r = gdp_imex_check(cfg, &imex, diag);
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_free_ char *dev_root = gdp_cdi_dev_root_ctr(cfg);
+    for (unsigned i = 0; i < N_KINDS; i++) {
+        enum gdp_cdi_kind kind = 1u << i;
+        if (!kind_wanted(cfg, &imex, kind)) {
+            continue;
+        }
+        const struct gdp_cdi_opts opts = {.imex = &imex, .dev_root_ctr = dev_root};
+        r = gdp_cdi_render(cfg, node, &opts, kind, &texts[i], diag);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+static void
+free_texts(char *(*texts)[N_KINDS])
+{
+    for (size_t i = 0; i < N_KINDS; i++) {
+        free((*texts)[i]);
+    }
+}
+
+int
+gdp_cdi_write_specs(const struct gdp_config *cfg, const struct gdp_node *node, const char *dir,
+                    struct gdp_diag *diag)
+{
+    _Static_assert(GDP_CDI_ALL_KINDS == (1u << N_KINDS) - 1, "N_KINDS");
+    _cleanup_(free_texts) char *texts[N_KINDS] = {0};
+    int r = render_all(cfg, node, texts, diag);
+    if (r < 0) {
+        return r;
+    }
+    r = mkdir_p(dir, diag);
+    if (r < 0) {
+        return r;
+    }
+    int written = 0;
+    for (unsigned i = 0; i < N_KINDS; i++) {
+        _cleanup_free_ char *path =
+                gdp_asprintf("%s/" GDP_CDI_VENDOR "-%s.json", dir, gdp_cdi_class(1u << i));
+        if (texts[i] == NULL) {
+            /* A spec of ours that no longer applies would keep naming absent devices. */
+            (void)unlink(path);
+            continue;
+        }
+        r = gdp_cdi_write_atomic(path, texts[i], diag);
+        if (r < 0) {
+            return r;
+        }
+        written |= 1 << i;
+    }
+    return written;
+}
+
+int
+gdp_cdi_check_platform(const struct gdp_config *cfg, bool have_nvml, struct gdp_diag *diag)
+{
+    unsigned cdi = cfg->device_list_strategy & (GDP_LIST_CDI_ANNOTATIONS | GDP_LIST_CDI_CRI);
+    if (cdi == 0 || have_nvml) {
+        return 0;
+    }
+    return gdp_diag_set(diag, GDP_E_CONFIG,
+                        "unable to validate flags: device list strategy %s is only supported on "
+                        "NVML-based systems, and NVML is not available on this node",
+                        (cdi & GDP_LIST_CDI_ANNOTATIONS) != 0 ? "cdi-annotations" : "cdi-cri");
+}
