@@ -264,7 +264,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("kubelet-socket", STRING, kubelet_socket),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("KUBELET_SOCKET"),
                 .def = "/var/lib/kubelet/device-plugins/kubelet.sock",

@@ -39,9 +39,11 @@ extern char **environ;
 #define DEFAULT_SOCKET_DIR  "/var/lib/kubelet/device-plugins"
 #define REGISTER_METHOD     "/v1beta1.Registration/Register"
 #define REGISTER_TIMEOUT_MS 10000
-#define RETRY_FIRST_MS      100
-#define RETRY_MAX_MS        5000
-#define STOP_GRACE_MS       100
+/* A new kubelet.sock appears at the kubelet's bind(), a moment before its listen(): the
+ * first retry comes quickly so that such a refused connection costs milliseconds. */
+#define RETRY_FIRST_MS 5
+#define RETRY_MAX_MS   5000
+#define STOP_GRACE_MS  100
 
 enum reg_state {
     REG_IDLE = 0,
@@ -411,6 +413,10 @@ start_entry(struct gdp_manager *m, const struct gdp_resource *res)
         return;
     }
     m->n_entries++;
+    /* the retry timer exists from the start, so a first failure opens no new descriptor */
+    if (gdp_loop_timer_new(m->loop, retry_fired, e, &e->retry, &diag) < 0) {
+        log_warn("resource=%s registration retries unavailable: %s", res->name, diag.msg);
+    }
     if (serve_entry(e) >= 0) {
         register_now(e);
     }
