@@ -71,6 +71,14 @@ streq_ptr(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/* ASCII lower-case, locale-independent (and not glibc's tolower macro, which clang-tidy
+ * counts as deep nesting). */
+static inline char
+gdp_ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 static inline bool
 startswith(const char *s, const char *prefix)
 {

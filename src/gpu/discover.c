@@ -52,11 +52,7 @@ gdp_bus_id_normalize(const char *nvml_bus_id, char *buf, size_t len)
     }
     size_t i = 0;
     for (; s[i] != '\0' && i + 1 < len; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c + ('a' - 'A'));
-        }
-        buf[i] = c;
+        buf[i] = gdp_ascii_lower(s[i]);
     }
     buf[i] = '\0';
 }

@@ -14,7 +14,6 @@
  */
 #include "gpu/health.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -157,7 +156,7 @@ list_entry(char *tok, const char *var, struct xid_list *l, struct gdp_health_war
 {
     long v = 0;
     for (char *p = tok; *p != '\0'; p++) {
-        *p = (char)tolower((unsigned char)*p);
+        *p = gdp_ascii_lower(*p);
     }
     if (streq(tok, "all") || streq(tok, "xids")) {
         l->all = true;

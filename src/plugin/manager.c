@@ -204,31 +204,45 @@ register_now(struct entry *e)
 
 /* ---- health ---- */
 
+static void
+log_change(const struct gdp_device *d, const struct gdp_health_change *c)
+{
+    if (c->healthy) {
+        log_info("device=%s index=%s healthy again: %s", d->uuid, d->index_str, c->reason);
+    } else {
+        log_warn("device=%s index=%s unhealthy xid=%llu: %s", d->uuid, d->index_str,
+                 (unsigned long long)c->xid, c->reason);
+    }
+}
+
+/* Whether resource r advertises a device whose health changed. */
+static bool
+resource_touched(const struct gdp_resource *r, const struct gdp_node *node,
+                 const struct gdp_health_result *res)
+{
+    for (size_t i = 0; i < res->n_changes; i++) {
+        const struct gdp_device *changed = &node->devices[res->changes[i].device];
+        for (size_t j = 0; j < r->n_devices; j++) {
+            if (r->devices[j].dev == changed) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* One coalesced ListAndWatch update per resource that has a changed device. */
 static void
 publish_changes(struct gdp_manager *m, const struct gdp_health_result *res)
 {
     const struct gdp_node *node = m->inv.node;
     for (size_t i = 0; i < res->n_changes; i++) {
-        const struct gdp_health_change *c = &res->changes[i];
-        const struct gdp_device *d = &node->devices[c->device];
-        if (c->healthy) {
-            log_info("device=%s index=%s healthy again: %s", d->uuid, d->index_str, c->reason);
-        } else {
-            log_warn("device=%s index=%s unhealthy xid=%llu: %s", d->uuid, d->index_str,
-                     (unsigned long long)c->xid, c->reason);
-        }
+        log_change(&node->devices[res->changes[i].device], &res->changes[i]);
     }
     for (size_t e = 0; e < m->n_entries && res->n_changes > 0; e++) {
         const struct gdp_resource *r =
                 gdp_resource_find(m->inv.set, gdp_plugin_resource(m->entries[e].plugin));
-        bool touched = false;
-        for (size_t j = 0; j < r->n_devices && !touched; j++) {
-            for (size_t i = 0; i < res->n_changes && !touched; i++) {
-                touched = r->devices[j].dev == &node->devices[res->changes[i].device];
-            }
-        }
-        if (touched) {
+        if (r != NULL && resource_touched(r, node, res)) {
             gdp_plugin_devices_changed(m->entries[e].plugin);
         }
     }
