@@ -258,7 +258,7 @@ parse_duration(const char *s, uint64_t *ret)
         return -EINVAL;
     }
     while (*s != '\0') {
-        if (!isdigit((unsigned char)*s)) {
+        if (*s < '0' || *s > '9') {
             return -EINVAL;
         }
         char *end = NULL;
