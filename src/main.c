@@ -41,23 +41,16 @@ static int
 run(const struct subcommand *sc, int argc, char **argv)
 {
     struct gdp_diag diag = {0};
+    const struct gdp_config_source src = {sc->cmd, argc, argv, environ};
     _cleanup_(gdp_config_done) struct gdp_config cfg = {0};
-    gdp_config_init(&cfg);
-    int n = gdp_config_parse_args(&cfg, sc->cmd, argc, argv, environ, &diag);
-    if (n >= 0 && cfg.help) {
-        gdp_config_print_help(stdout, sc->cmd);
-        return GDP_EXIT_OK;
-    }
-    if (n >= 0 && n < argc) {
-        n = gdp_diag_set(&diag, GDP_E_CONFIG, "unexpected argument \"%s\"", argv[n]);
-    }
-    if (n >= 0) {
-        n = gdp_config_finish(&cfg, &diag);
-    }
-    if (n < 0) {
+    if (gdp_config_load(&cfg, &src, &diag) < 0) {
         (void)fprintf(stderr, "gpu-device-plugin %s: %s\n", sc->name, diag.msg);
         usage(stderr);
         return GDP_EXIT_USAGE;
+    }
+    if (cfg.help) {
+        gdp_config_print_help(stdout, sc->cmd);
+        return GDP_EXIT_OK;
     }
     gdp_log_level = cfg.log_level;
     gdp_log_format = cfg.log_format;
@@ -65,7 +58,7 @@ run(const struct subcommand *sc, int argc, char **argv)
         log_warn("%s", cfg.warnings.v[i]);
     }
     gdp_config_log_unimplemented(&cfg);
-    return sc->cmd == GDP_CMD_LIST ? gdp_cmd_list(&cfg) : gdp_cmd_serve(&cfg);
+    return sc->cmd == GDP_CMD_LIST ? gdp_cmd_list(&cfg) : gdp_cmd_serve(&cfg, &src);
 }
 
 int

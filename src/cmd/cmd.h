@@ -6,6 +6,7 @@
 #pragma once
 
 struct gdp_config;
+struct gdp_config_source;
 
 #define GDP_EXIT_OK      0
 #define GDP_EXIT_FAILURE 1
@@ -18,7 +19,9 @@ int gdp_cmd_list(const struct gdp_config *cfg);
  * "config"; envp is the environment ("K=V", NULL-terminated). Returns the exit status.
  */
 int gdp_cmd_config(int argc, char **argv, char **envp);
-int gdp_cmd_serve(const struct gdp_config *cfg);
+/* Runs the daemon. Takes over cfg's contents (cfg is left empty); src is parsed again on
+ * reloads (SIGHUP, config file changes). */
+int gdp_cmd_serve(struct gdp_config *cfg, const struct gdp_config_source *src);
 int gdp_cmd_version(void);
 
 /*

@@ -24,12 +24,12 @@ free_manager(struct gdp_manager **m)
 }
 
 int
-gdp_cmd_serve(const struct gdp_config *cfg)
+gdp_cmd_serve(struct gdp_config *cfg, const struct gdp_config_source *src)
 {
     struct gdp_diag diag = {0};
     _cleanup_(free_loop) struct gdp_loop *loop = NULL;
     _cleanup_(free_manager) struct gdp_manager *m = NULL;
-    if (gdp_loop_new(&loop, &diag) < 0 || gdp_manager_new(loop, cfg, &m, &diag) < 0) {
+    if (gdp_loop_new(&loop, &diag) < 0 || gdp_manager_new(loop, cfg, src, &m, &diag) < 0) {
         log_error("cannot start: %s", diag.msg);
         return GDP_EXIT_FAILURE;
     }

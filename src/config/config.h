@@ -190,6 +190,24 @@ struct gdp_config {
     uint64_t set_mask;
 };
 
+/* Where a configuration comes from: the arguments after the subcommand and the environment.
+ * All borrowed. A reload parses the same source again (the file may have changed). */
+struct gdp_config_source {
+    enum gdp_cmd cmd;
+    int argc;
+    char **argv;
+    char **envp;
+};
+
+/*
+ * The whole pipeline: defaults, environment, flags, config file, validation
+ * (gdp_config_init + gdp_config_parse_args + gdp_config_finish), rejecting leftover
+ * arguments. Returns 0 (c->help may be set: then nothing after parsing ran), or
+ * GDP_E_CONFIG with diag. c is initialised in every case: release with gdp_config_done().
+ */
+int gdp_config_load(struct gdp_config *c, const struct gdp_config_source *src,
+                    struct gdp_diag *diag);
+
 /* Fills c with the built-in defaults. Release with gdp_config_done(). */
 void gdp_config_init(struct gdp_config *c);
 

@@ -9,19 +9,23 @@
 #pragma once
 
 struct gdp_config;
+struct gdp_config_source;
 struct gdp_diag;
 struct gdp_loop;
 struct gdp_manager;
 
 /*
- * Creates the manager and installs its signal handlers and directory watch on loop.
+ * Creates the manager and installs its signal handlers on loop. Takes over the contents of
+ * cfg (left empty); src (borrowed, must outlive the manager) is parsed again on reloads.
  * Returns 0 and *ret (caller frees with gdp_manager_free()), or -errno with diag filled.
  */
-int gdp_manager_new(struct gdp_loop *loop, const struct gdp_config *cfg, struct gdp_manager **ret,
+int gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg,
+                    const struct gdp_config_source *src, struct gdp_manager **ret,
                     struct gdp_diag *diag);
 
 /*
- * Discovers the node and starts serving and registering. Returns 0, or the inventory error
+ * Discovers the node, starts serving and registering, and starts watching the socket
+ * directory and the config file. Returns 0, or the inventory error
  * (GDP_E_NVML*, GDP_E_MIG) when the node cannot be served and --fail-on-init-error is set.
  */
 int gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag);

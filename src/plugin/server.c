@@ -176,6 +176,12 @@ list_and_watch(struct gdp_rpc_call *call, const uint8_t *req _unused_, size_t le
 }
 
 void
+gdp_plugin_set_ctx(struct gdp_plugin *p, const struct gdp_plugin_ctx *ctx)
+{
+    p->ctx = *ctx;
+}
+
+void
 gdp_plugin_devices_changed(struct gdp_plugin *p)
 {
     if (p->n_watchers == 0) {

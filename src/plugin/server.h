@@ -55,6 +55,10 @@ void gdp_plugin_shutdown(struct gdp_plugin *p);
 /* Frees the plugin (closing connections at once if still open). Accepts NULL. */
 void gdp_plugin_free(struct gdp_plugin *p);
 
+/* Points the plugin at a new context for the same resource name (after a reload). The
+ * previous context may be freed once this returns. */
+void gdp_plugin_set_ctx(struct gdp_plugin *p, const struct gdp_plugin_ctx *ctx);
+
 /* Sends the current device list (IDs, health, NUMA) on every open ListAndWatch stream. */
 void gdp_plugin_devices_changed(struct gdp_plugin *p);
 

@@ -234,12 +234,16 @@ def test_sigint_exits_zero(daemon):
     assert d.stop(signal.SIGINT) == 0
 
 
-def test_sighup_rediscovers_and_registers_again(daemon):
+def test_sighup_reloads_without_dropping_the_kubelet(daemon):
     d = daemon()
     d.kubelet.wait_registration()
+    stream = d.client().list_and_watch(timeout=10)
+    first = next(stream)
     d.send(signal.SIGHUP)
-    assert d.kubelet.wait_registration().resource_name == "nvidia.com/gpu"
-    d.wait_log("SIGHUP")
+    again = next(stream)  # the same stream carries the re-discovered list
+    assert [x.ID for x in again.devices] == [x.ID for x in first.devices]
+    d.wait_log("SIGHUP: reloading")
+    assert d.kubelet.registrations.empty()  # unchanged resources are not registered again
     assert d.client().allocate([A100_IDS[3]]).container_responses
 
 

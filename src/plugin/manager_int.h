@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manager's private state, shared by manager.c (lifecycle, reload, signals),
+ * registration.c (kubelet registration per resource), watch.c (socket directory and config
+ * file watches) and health_glue.c (health records to ListAndWatch). Loop thread only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "gpu/health.h"
+#include "resource/imex.h"
+#include "resource/inventory.h"
+
+struct gdp_health;
+struct gdp_health_state;
+struct gdp_loop;
+struct gdp_loop_timer;
+struct gdp_plugin;
+struct gdp_plugin_ctx;
+struct gdp_resource;
+struct gdp_rpc_client_call;
+
+enum gdp_reg_state {
+    GDP_REG_IDLE = 0,
+    GDP_REG_IN_FLIGHT,
+    GDP_REG_DONE,
+    GDP_REG_WAITING, /* failed; the retry timer is armed */
+};
+
+/* One served resource: its server and its registration with the kubelet. Heap-allocated
+ * and never moved, since timers and calls hold its address. */
+struct gdp_entry {
+    struct gdp_manager *m;
+    struct gdp_plugin *plugin;
+    struct gdp_rpc_client_call *call;
+    struct gdp_loop_timer *retry;
+    unsigned backoff_ms;
+    enum gdp_reg_state state;
+    bool complained; /* the current failure streak was logged */
+};
+
+/* Everything a configuration produces; replaced whole by a reload. */
+struct gdp_snapshot {
+    struct gdp_config cfg;
+    struct gdp_inventory inv;
+    struct gdp_imex imex;
+    unsigned cdi_kinds;
+};
+
+struct gdp_manager {
+    struct gdp_loop *loop;
+    struct gdp_config_source src;
+    struct gdp_snapshot *cur;
+    char *socket_dir;         /* fixed at start: a reload does not move sockets */
+    char *kubelet_socket;     /* fixed at start; NULL: serve without registering */
+    const char *kubelet_name; /* basename of kubelet_socket */
+    char *dev_root_ctr;
+    struct gdp_entry **entries;
+    size_t n_entries;
+    unsigned registrations;
+    /* watches */
+    int inotify_fd;
+    int socket_wd;
+    int config_wd[2];                    /* the file's directory and its symlink target's */
+    char *config_name;                   /* basename of the config file */
+    uint64_t config_hash;                /* of the content last loaded */
+    struct gdp_loop_timer *config_timer; /* debounces bursts of file events */
+    struct gdp_loop_timer *stop_timer;   /* set once stopping: watches then change nothing */
+    /* health */
+    struct gdp_health_config health_cfg;
+    struct gdp_health *health;
+    struct gdp_health_state *health_state;
+    struct gdp_loop_timer *health_timer;
+    uint32_t generation; /* bumped on every reload; older health records are dropped */
+};
+
+/* registration.c */
+struct gdp_entry *gdp_entry_new(struct gdp_manager *m, const struct gdp_resource *res);
+void gdp_entry_free(struct gdp_entry *e);
+int gdp_entry_serve(struct gdp_entry *e);
+void gdp_entry_register(struct gdp_entry *e);
+void gdp_entry_cancel_registration(struct gdp_entry *e);
+void gdp_entry_reset_backoff(struct gdp_entry *e);
+
+/* The plugin context for a resource of the current snapshot. */
+void gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *res,
+                            struct gdp_plugin_ctx *ret);
+
+/* watch.c */
+int gdp_watch_setup(struct gdp_manager *m, struct gdp_diag *diag);
+void gdp_watch_done(struct gdp_manager *m);
+uint64_t gdp_watch_config_hash(const char *path);
+
+/* manager.c: reloads the configuration and devices, applying only the difference. */
+void gdp_manager_reload(struct gdp_manager *m, const char *why);
+
+/* health_glue.c */
+int gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag);
+void gdp_health_glue_start(struct gdp_manager *m);
+void gdp_health_glue_stop(struct gdp_manager *m);

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One served resource: its DevicePlugin server and its registration with the kubelet.
+ * Register is sent without blocking the loop (the kubelet dials the plugin back before it
+ * answers), retried with capped backoff, and a failure streak is logged once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <deviceplugin_v1beta1.pb-c.h>
+
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/util.h"
+#include "plugin/manager_int.h"
+#include "plugin/server.h"
+#include "resource/resources.h"
+#include "rpc/client.h"
+#include "rpc/grpc.h"
+
+#define REGISTER_METHOD     "/v1beta1.Registration/Register"
+#define REGISTER_TIMEOUT_MS 10000
+/* A new kubelet.sock appears at the kubelet's bind(), a moment before its listen(): the
+ * first retry comes quickly so that such a refused connection costs milliseconds. */
+#define RETRY_FIRST_MS 5
+#define RETRY_MAX_MS   5000
+
+static void
+retry_fired(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, void *userdata)
+{
+    gdp_entry_register(userdata);
+}
+
+static void
+schedule_retry(struct gdp_entry *e, const char *why)
+{
+    const char *res = gdp_plugin_resource(e->plugin);
+    if (!e->complained) {
+        log_warn("resource=%s registration with the kubelet at %s failed: %s; retrying", res,
+                 e->m->kubelet_socket, why);
+        e->complained = true;
+    } else {
+        log_debug("resource=%s registration retry failed: %s", res, why);
+    }
+    if (e->retry == NULL) {
+        e->state = GDP_REG_IDLE;
+        return;
+    }
+    e->backoff_ms = e->backoff_ms == 0 ? RETRY_FIRST_MS : e->backoff_ms * 2;
+    if (e->backoff_ms > RETRY_MAX_MS) {
+        e->backoff_ms = RETRY_MAX_MS;
+    }
+    (void)gdp_loop_timer_set(e->retry, e->backoff_ms, 0);
+    e->state = GDP_REG_WAITING;
+}
+
+static void
+registered(const struct gdp_rpc_result *res, void *userdata)
+{
+    struct gdp_entry *e = userdata;
+    e->call = NULL;
+    if (res->status != GDP_GRPC_OK) {
+        char why[GDP_GRPC_MESSAGE_MAX + 64];
+        (void)snprintf(why, sizeof why, "%s (gRPC status %d)", res->message, res->status);
+        schedule_retry(e, why);
+        return;
+    }
+    e->state = GDP_REG_DONE;
+    e->complained = false;
+    e->backoff_ms = 0;
+    e->m->registrations++;
+    const struct gdp_resource *r =
+            gdp_resource_find(e->m->cur->inv.set, gdp_plugin_resource(e->plugin));
+    log_info("resource=%s registered with the kubelet endpoint=%s devices=%zu",
+             gdp_plugin_resource(e->plugin), gdp_plugin_endpoint(e->plugin),
+             r != NULL ? r->n_devices : 0);
+}
+
+static uint8_t *
+pack_register_request(const struct gdp_entry *e, size_t *ret_len)
+{
+    V1beta1__DevicePluginOptions opts = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
+    V1beta1__RegisterRequest req = V1BETA1__REGISTER_REQUEST__INIT;
+    opts.get_preferred_allocation_available = true;
+    req.version = (char *)"v1beta1";
+    req.endpoint = (char *)gdp_plugin_endpoint(e->plugin);
+    req.resource_name = (char *)gdp_plugin_resource(e->plugin);
+    req.options = &opts;
+    size_t len = v1beta1__register_request__get_packed_size(&req);
+    uint8_t *buf = gdp_malloc(len);
+    *ret_len = v1beta1__register_request__pack(&req, buf);
+    return buf;
+}
+
+void
+gdp_entry_cancel_registration(struct gdp_entry *e)
+{
+    if (e->call != NULL) {
+        gdp_rpc_client_call_cancel(e->call);
+        e->call = NULL;
+    }
+    if (e->retry != NULL) {
+        (void)gdp_loop_timer_set(e->retry, 0, 0);
+    }
+    e->state = GDP_REG_IDLE;
+}
+
+void
+gdp_entry_reset_backoff(struct gdp_entry *e)
+{
+    e->complained = false;
+    e->backoff_ms = 0;
+}
+
+void
+gdp_entry_register(struct gdp_entry *e)
+{
+    if (e->m->kubelet_socket == NULL) {
+        return; /* --kubelet-socket="": serve without registering */
+    }
+    gdp_entry_cancel_registration(e);
+    size_t len = 0;
+    _cleanup_free_ uint8_t *buf = pack_register_request(e, &len);
+    const struct gdp_rpc_request req = {
+            .socket_path = e->m->kubelet_socket,
+            .method = REGISTER_METHOD,
+            .data = buf,
+            .len = len,
+            .timeout_ms = REGISTER_TIMEOUT_MS,
+    };
+    struct gdp_diag diag = {0};
+    int r = gdp_rpc_client_call(e->m->loop, &req, registered, e, &e->call, &diag);
+    if (r < 0) {
+        e->call = NULL;
+        schedule_retry(e, diag.msg);
+        return;
+    }
+    e->state = GDP_REG_IN_FLIGHT;
+}
+
+int
+gdp_entry_serve(struct gdp_entry *e)
+{
+    struct gdp_diag diag = {0};
+    int r = gdp_plugin_listen(e->plugin, &diag);
+    if (r < 0) {
+        log_error("resource=%s cannot serve on %s: %s", gdp_plugin_resource(e->plugin),
+                  gdp_plugin_socket(e->plugin), diag.msg);
+        return r;
+    }
+    log_info("resource=%s serving on %s", gdp_plugin_resource(e->plugin),
+             gdp_plugin_socket(e->plugin));
+    return 0;
+}
+
+struct gdp_entry *
+gdp_entry_new(struct gdp_manager *m, const struct gdp_resource *res)
+{
+    struct gdp_diag diag = {0};
+    struct gdp_plugin_ctx ctx;
+    gdp_manager_plugin_ctx(m, res, &ctx);
+    struct gdp_entry *e = gdp_calloc(1, sizeof *e);
+    e->m = m;
+    if (gdp_plugin_new(m->loop, &ctx, m->socket_dir, &e->plugin, &diag) < 0) {
+        log_error("resource=%s not served: %s", res->name, diag.msg);
+        free(e);
+        return NULL;
+    }
+    /* the retry timer exists from the start, so a first failure opens no new descriptor */
+    if (gdp_loop_timer_new(m->loop, retry_fired, e, &e->retry, &diag) < 0) {
+        log_warn("resource=%s registration retries unavailable: %s", res->name, diag.msg);
+    }
+    return e;
+}
+
+void
+gdp_entry_free(struct gdp_entry *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    gdp_entry_cancel_registration(e);
+    gdp_loop_timer_free(e->retry);
+    gdp_plugin_free(e->plugin);
+    free(e);
+}

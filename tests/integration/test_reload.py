@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reloads without dropping the kubelet: config file edits, the config-manager's symlink swap,
+invalid configurations, and the nvidia-device-plugin process name."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BINARY, gpus_of, load_node, mig_devices
+from daemon import Daemon
+
+H100 = load_node("h100x2-mig-mixed.yaml")
+MIG_RESOURCES = sorted({"nvidia.com/mig-" + m["profile"].replace("+", ".")
+                        for g in gpus_of(H100) for m in mig_devices(g)})
+
+
+@pytest.fixture
+def serve(plugin, tmp_path):
+    started = []
+
+    def start(config, node="h100x2-mig-mixed.yaml"):
+        d = Daemon(plugin, tmp_path, node=node, args=[f"--config-file={config}"])
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.close()
+
+
+def write(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def wait_for(cond, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def test_config_edit_applies_the_difference(serve, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("version: v1\nflags:\n  migStrategy: none\n")
+    d = serve(config)
+    assert d.kubelet.wait_registration().resource_name == "nvidia.com/gpu"
+    gpu_stream = d.client().list_and_watch(timeout=20)
+    next(gpu_stream)
+    write(config, "version: v1\nflags:\n  migStrategy: mixed\n")
+    names = sorted(d.kubelet.wait_registration().resource_name for _ in MIG_RESOURCES)
+    assert names == MIG_RESOURCES
+    wait_for(lambda: not (d.dir / "nvidia-gpu.sock").exists())
+    d.wait_log("nvidia.com/gpu no longer advertised")
+    # an edit back re-adds nvidia.com/gpu and leaves nothing registered twice
+    write(config, "version: v1\nflags:\n  migStrategy: none\n")
+    assert d.kubelet.wait_registration().resource_name == "nvidia.com/gpu"
+    wait_for(lambda: not (d.dir / "nvidia-mig-1g.10gb.sock").exists())
+
+
+def test_invalid_config_keeps_serving(serve, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("version: v1\n")
+    d = serve(config)
+    d.kubelet.wait_registration()
+    stream = d.client().list_and_watch(timeout=20)
+    next(stream)
+    write(config, "version: v1\nflags:\n  migStrategy: both\n")
+    d.wait_log("reload failed, still serving the previous configuration")
+    assert "migStrategy" in d.log and "both" in d.log
+    assert d.kubelet.registrations.empty()
+    assert d.client().options().get_preferred_allocation_available
+    d.send(signal.SIGHUP)  # a SIGHUP with the bad file changes nothing either
+    time.sleep(0.3)
+    assert (d.dir / "nvidia-gpu.sock").exists()
+
+
+def test_config_manager_symlink_swap(serve, tmp_path):
+    available = tmp_path / "available-configs"
+    available.mkdir()
+    (available / "none").write_text("version: v1\nflags:\n  migStrategy: none\n")
+    (available / "mixed").write_text("version: v1\nflags:\n  migStrategy: mixed\n")
+    cfgdir = tmp_path / "config"
+    cfgdir.mkdir()
+    link = cfgdir / "config.yaml"
+    link.symlink_to(available / "none")
+    d = serve(link)
+    assert d.kubelet.wait_registration().resource_name == "nvidia.com/gpu"
+    tmp = cfgdir / "config.yaml.new"
+    tmp.symlink_to(available / "mixed")
+    os.replace(tmp, link)  # what config-manager does: an atomic symlink swap
+    names = sorted(d.kubelet.wait_registration().resource_name for _ in MIG_RESOURCES)
+    assert names == MIG_RESOURCES
+
+
+def test_process_name_alias_for_config_manager(plugin, tmp_path):
+    """NVIDIA's config-manager signals the process named nvidia-device-plugin."""
+    alias = tmp_path / "nvidia-device-plugin"
+    alias.symlink_to(BINARY)
+    sock_dir = tmp_path / "dp"
+    sock_dir.mkdir()
+    p = subprocess.Popen([str(alias), f"--driver-root-ctr-path={plugin.driver_root}",
+                          f"--kubelet-socket={sock_dir / 'kubelet.sock'}"],
+                         env=plugin.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (sock_dir / "nvidia-gpu.sock").exists())
+        with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+            assert os.path.basename(f.read().split(b"\0")[0]) == b"nvidia-device-plugin"
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+        assert p.poll() is None
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
