@@ -54,3 +54,7 @@ if ! env -u MOCK_NVML_NODE -u MOCK_NVML_CONTROL -u LD_LIBRARY_PATH \
     tail -n 20 "$tmp/plugin.log" >&2 || true
     exit 1
 fi
+
+echo
+echo "health propagation (python3-grpcio client: figures are upper bounds)"
+env -u MOCK_NVML_NODE -u LD_LIBRARY_PATH /usr/bin/python3 "$root/bench/health_propagation.py" "$build" "${BENCH_HEALTH_CYCLES:-100}"
