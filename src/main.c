@@ -22,8 +22,9 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
         {"serve", GDP_CMD_SERVE},
         {"list", GDP_CMD_LIST},
-        {"cdi", 0},    /* parses its own arguments (cmd/cdi.c) */
-        {"config", 0}, /* parses its own arguments (cmd/config.c) */
+        {"cdi", 0},                /* parses its own arguments (cmd/cdi.c) */
+        {"config", 0},             /* parses its own arguments (cmd/config.c) */
+        {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
         {"version", 0},
         {"help", 0},
 };
@@ -31,10 +32,10 @@ static const struct subcommand subcommands[] = {
 static void
 usage(FILE *f)
 {
-    (void)fprintf(f,
-                  "Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n"
-                  "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
-                  "flags.\n");
+    (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
+                     "version|help] [flags]\n"
+                     "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
+                     "flags.\n");
 }
 
 static int
@@ -84,6 +85,9 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "config")) {
         return gdp_cmd_config(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "mps-control-daemon")) {
+        return gdp_cmd_mps_control_daemon(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);

@@ -29,3 +29,10 @@ int gdp_cmd_version(void);
  * with environment envp, then writes the CDI specs. Returns the exit status.
  */
 int gdp_cmd_cdi(int argc, char **argv, char **envp);
+
+/*
+ * `mps-control-daemon [flags]`: parses the serve flags (argv[0..argc) after the subcommand,
+ * environment envp; both kept for SIGHUP reloads), then runs one MPS control daemon per
+ * MPS-shared resource until SIGTERM/SIGINT/SIGQUIT (docs/mps.md). Returns the exit status.
+ */
+int gdp_cmd_mps_control_daemon(int argc, char **argv, char **envp);

@@ -207,7 +207,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("mps-root", STRING, mps_root),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("MPS_ROOT"),
                 .def = "",

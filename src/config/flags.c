@@ -288,7 +288,9 @@ void
 gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
 {
     bool list = cmd == GDP_CMD_LIST;
-    (void)fputs("Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n\n", f);
+    (void)fputs(
+            "Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n\n",
+            f);
     (void)fputs("Without a subcommand gpu-device-plugin runs serve, so that it can stand in "
                 "for NVIDIA's\nnvidia-device-plugin binary.\n",
                 f);

@@ -26,6 +26,7 @@
 #include "resource/cdi.h"
 #include "resource/imex.h"
 #include "resource/inventory.h"
+#include "resource/mps.h"
 #include "resource/resources.h"
 
 #define DEFAULT_SOCKET_DIR "/var/lib/kubelet/device-plugins"
@@ -95,6 +96,9 @@ snapshot_build(struct gdp_config *cfg, struct gdp_snapshot **ret, struct gdp_dia
     if (r >= 0) {
         r = prepare_allocations(s, diag);
     }
+    if (r >= 0) {
+        r = gdp_mps_check(&s->cfg, s->inv.set, diag);
+    }
     if (r < 0) {
         snapshot_free(s);
         return r;
@@ -127,8 +131,8 @@ static void
 start_entry(struct gdp_manager *m, const struct gdp_resource *res, struct gdp_entry **slot)
 {
     *slot = gdp_entry_new(m, res);
-    if (*slot != NULL && gdp_entry_serve(*slot) >= 0) {
-        gdp_entry_register(*slot);
+    if (*slot != NULL) {
+        gdp_entry_start(*slot);
     }
 }
 

@@ -28,7 +28,8 @@ enum gdp_reg_state {
     GDP_REG_IDLE = 0,
     GDP_REG_IN_FLIGHT,
     GDP_REG_DONE,
-    GDP_REG_WAITING, /* failed; the retry timer is armed */
+    GDP_REG_WAITING,  /* failed; the retry timer is armed */
+    GDP_REG_WAIT_MPS, /* not served yet: the MPS control daemon is not ready */
 };
 
 /* One served resource: its server and its registration with the kubelet. Heap-allocated
@@ -82,6 +83,8 @@ struct gdp_manager {
 struct gdp_entry *gdp_entry_new(struct gdp_manager *m, const struct gdp_resource *res);
 void gdp_entry_free(struct gdp_entry *e);
 int gdp_entry_serve(struct gdp_entry *e);
+/* Serves and registers, unless an MPS resource waits for its control daemon (retried). */
+void gdp_entry_start(struct gdp_entry *e);
 void gdp_entry_register(struct gdp_entry *e);
 void gdp_entry_cancel_registration(struct gdp_entry *e);
 void gdp_entry_reset_backoff(struct gdp_entry *e);

@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "plugin/manager_int.h"
 #include "plugin/server.h"
+#include "resource/mps.h"
 #include "resource/resources.h"
 #include "rpc/client.h"
 #include "rpc/grpc.h"
@@ -26,11 +27,17 @@
  * first retry comes quickly so that such a refused connection costs milliseconds. */
 #define RETRY_FIRST_MS 5
 #define RETRY_MAX_MS   5000
+#define MPS_RETRY_MS   1000
 
 static void
 retry_fired(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, void *userdata)
 {
-    gdp_entry_register(userdata);
+    struct gdp_entry *e = userdata;
+    if (e->state == GDP_REG_WAIT_MPS) {
+        gdp_entry_start(e);
+    } else {
+        gdp_entry_register(e);
+    }
 }
 
 static void
@@ -153,6 +160,44 @@ gdp_entry_serve(struct gdp_entry *e)
     log_info("resource=%s serving on %s", gdp_plugin_resource(e->plugin),
              gdp_plugin_socket(e->plugin));
     return 0;
+}
+
+/* True (and a retry armed) while an MPS-shared resource's control daemon is not ready. */
+static bool
+wait_for_mps(struct gdp_entry *e)
+{
+    const struct gdp_config *cfg = &e->m->cur->cfg;
+    const char *name = gdp_plugin_resource(e->plugin);
+    const struct gdp_resource *r = gdp_resource_find(e->m->cur->inv.set, name);
+    struct gdp_diag diag = {0};
+    if (r == NULL || !gdp_mps_shared(cfg, r)) {
+        return false;
+    }
+    int rc = gdp_mps_ready(cfg, name, &diag);
+    if (rc == 0) {
+        if (e->state == GDP_REG_WAIT_MPS) {
+            log_info("resource=%s MPS control daemon ready", name);
+        }
+        e->complained = false;
+        return false;
+    }
+    if (!e->complained) {
+        log_warn("resource=%s waiting for the MPS control daemon: %s", name, diag.msg);
+        e->complained = true;
+    }
+    e->state = GDP_REG_WAIT_MPS;
+    if (e->retry != NULL) {
+        (void)gdp_loop_timer_set(e->retry, MPS_RETRY_MS, 0);
+    }
+    return true;
+}
+
+void
+gdp_entry_start(struct gdp_entry *e)
+{
+    if (!wait_for_mps(e) && gdp_entry_serve(e) >= 0) {
+        gdp_entry_register(e);
+    }
 }
 
 struct gdp_entry *

@@ -48,7 +48,8 @@ kubelet_appeared(struct gdp_manager *m)
     log_info("kubelet socket %s created: registering again", m->kubelet_socket);
     for (size_t i = 0; i < m->n_entries; i++) {
         struct gdp_entry *e = m->entries[i];
-        if (!gdp_plugin_socket_present(e->plugin) && gdp_entry_serve(e) < 0) {
+        if (e->state == GDP_REG_WAIT_MPS ||
+            (!gdp_plugin_socket_present(e->plugin) && gdp_entry_serve(e) < 0)) {
             continue;
         }
         gdp_entry_reset_backoff(e);
@@ -61,7 +62,8 @@ socket_removed(struct gdp_manager *m, const char *name)
 {
     for (size_t i = 0; i < m->n_entries; i++) {
         struct gdp_entry *e = m->entries[i];
-        if (!streq(name, gdp_plugin_endpoint(e->plugin)) || gdp_plugin_socket_present(e->plugin)) {
+        if (!streq(name, gdp_plugin_endpoint(e->plugin)) || gdp_plugin_socket_present(e->plugin) ||
+            e->state == GDP_REG_WAIT_MPS) {
             continue;
         }
         log_info("resource=%s socket %s was removed: serving and registering again",

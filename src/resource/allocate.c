@@ -23,6 +23,7 @@
 #include "gpu/device.h"
 #include "resource/cdi.h"
 #include "resource/imex.h"
+#include "resource/mps.h"
 #include "resource/resources.h"
 
 #define VISIBLE_DEVICES    "NVIDIA_VISIBLE_DEVICES"
@@ -420,6 +421,8 @@ gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, 
     }
     _cleanup_(gdp_container_alloc_done) struct gdp_container_alloc a = {0};
     r = build(ctx, &req, &a, diag);
+    /* MPS: pipe directory env and mounts, whatever the device-list strategy (docs/mps.md). */
+    r = r < 0 ? r : gdp_mps_allocate(ctx, req.devs, req.n_devs, &a, diag);
     if (r < 0) {
         return r;
     }
