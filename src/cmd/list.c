@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `gpu-device-plugin list [--json]`: what `serve` would advertise with the same flags, per
- * resource: each device ID, its health (and why), NUMA node and backing GPU. The JSON form is
+ * resource: each device ID (replicas "<uuid>::<k>" included), its health (and why), NUMA node
+ * and backing GPU. The JSON form is
  * a stable schema (docs/list-json.md); the text form is for people.
  */
 #include <errno.h>
@@ -63,6 +64,10 @@ device_json(const struct gdp_config *cfg, const struct gdp_node *node, const str
     const struct gdp_device *gpu = gdp_device_gpu(node, d);
     json_t *o = json_object();
     (void)json_object_set_new(o, "id", json_string(rd->id));
+    if (rd->replicas > 0) {
+        (void)json_object_set_new(o, "replica", json_integer(rd->replica));
+        (void)json_object_set_new(o, "replicas", json_integer(rd->replicas));
+    }
     (void)json_object_set_new(o, "runtimeId", json_string(runtime_id(cfg, d)));
     (void)json_object_set_new(o, "index", json_string(d->index_str));
     (void)json_object_set_new(o, "type", json_string(d->kind == GDP_DEVICE_MIG ? "mig" : "gpu"));

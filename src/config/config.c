@@ -218,7 +218,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("shared-devices-allocation-policy", ENUM, shared_devices_allocation_policy),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("SHARED_DEVICES_ALLOCATION_POLICY"),
                 .values = policy_names,

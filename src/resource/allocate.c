@@ -152,6 +152,7 @@ struct request {
     const struct gdp_device **per_id; /* the backing device of every requested ID */
     size_t n_ids;
     struct strv ids; /* runtime IDs of devs (UUID or index) */
+    bool replicas;   /* some requested ID is a replica */
 };
 
 static void
@@ -175,6 +176,7 @@ resolve(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids, s
             return gdp_diag_set(diag, -ENOENT, "invalid request: unknown device: %s", ids[i]);
         }
         req->per_id[req->n_ids++] = rd->dev;
+        req->replicas |= rd->replicas > 0;
         bool seen = false;
         for (size_t j = 0; j < req->n_devs && !seen; j++) {
             seen = req->devs[j] == rd->dev;
@@ -186,6 +188,21 @@ resolve(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids, s
         }
     }
     return 0;
+}
+
+/* failRequestsGreaterThanOne of the active sharing section (MPS: true unless set false). */
+static int
+check_shared_request(const struct gdp_config *cfg, const struct request *req, struct gdp_diag *diag)
+{
+    const struct gdp_sharing *s = &cfg->sharing;
+    if (!req->replicas || req->n_ids <= 1 || s->strategy == GDP_SHARING_NONE ||
+        !gdp_sharing_replication(s)->fail_requests_greater_than_one) {
+        return 0;
+    }
+    return gdp_diag_set(diag, -EINVAL,
+                        "invalid request: maximum request size for shared resources is 1; "
+                        "found %zu",
+                        req->n_ids);
 }
 
 static int
@@ -416,6 +433,7 @@ gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, 
     }
     _cleanup_(request_done) struct request req = {0};
     int r = resolve(ctx, ids, n_ids, &req, diag);
+    r = r < 0 ? r : check_shared_request(ctx->cfg, &req, diag);
     if (r < 0) {
         return r;
     }

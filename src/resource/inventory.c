@@ -56,7 +56,7 @@ gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, stru
         (void)gdp_strlcpy(inv->nvml_error, diag->msg, sizeof inv->nvml_error);
         return 0;
     }
-    return gdp_resources_build(inv->node, cfg->mig_strategy, inv->set, diag);
+    return gdp_resources_build(inv->node, cfg, inv->set, diag);
 }
 
 const char *

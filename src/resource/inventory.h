@@ -20,11 +20,12 @@ struct gdp_inventory {
 };
 
 /*
- * Loads NVML, discovers the node and builds its resources under cfg. NVML load/init failures
- * return GDP_E_NVML / GDP_E_NVML_MISSING when cfg->fail_on_init_error is set; otherwise they
- * leave an empty inventory with nvml_error filled and return 0. MIG layouts the strategy
- * cannot serve return GDP_E_MIG. diag (required) explains any failure. Release with
- * gdp_inventory_done() in every case.
+ * Loads NVML, discovers the node and builds its resources under cfg (MIG strategy, then
+ * sharing). NVML load/init failures return GDP_E_NVML / GDP_E_NVML_MISSING when
+ * cfg->fail_on_init_error is set; otherwise they leave an empty inventory with nvml_error
+ * filled and return 0. MIG layouts the strategy cannot serve return GDP_E_MIG; a sharing
+ * section that does not fit the node returns GDP_E_CONFIG. diag (required) explains any
+ * failure. Release with gdp_inventory_done() in every case.
  */
 int gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv,
                        struct gdp_diag *diag);

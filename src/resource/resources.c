@@ -6,6 +6,7 @@
  *            must have MIG devices; MIG and non-MIG GPUs may not be mixed.
  *   mixed  - GPUs without MIG are nvidia.com/gpu; each MIG profile P is nvidia.com/mig-P with
  *            '+' turned into '.'; profiles with fewer compute than GPU slices have no resource.
+ * Replication (sharing) is applied on top of this naming by replicas.c.
  */
 #include "resource/resources.h"
 
@@ -65,7 +66,8 @@ gdp_resource_socket_name(const char *resource, char *buf, size_t len)
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static void _printf_(2, 3) add_warning(struct gdp_resource_set *set, const char *fmt, ...)
+void
+gdp_resource_set_warn(struct gdp_resource_set *set, const char *fmt, ...)
 {
     set->warnings = gdp_reallocarray(set->warnings, set->n_warnings + 1, sizeof *set->warnings);
     va_list ap;
@@ -88,14 +90,20 @@ get_resource(struct gdp_resource_set *set, const char *name)
     return r;
 }
 
-static void
-add_to(struct gdp_resource_set *set, const char *name, const struct gdp_device *d)
+void
+gdp_resource_set_add(struct gdp_resource_set *set, const char *name, const struct gdp_rdev *rd)
 {
     struct gdp_resource *r = get_resource(set, name);
     r->devices = gdp_reallocarray(r->devices, r->n_devices + 1, sizeof *r->devices);
-    struct gdp_rdev *rd = &r->devices[r->n_devices++];
-    *rd = (struct gdp_rdev){.dev = d};
-    (void)gdp_strlcpy(rd->id, d->uuid, sizeof rd->id);
+    r->devices[r->n_devices++] = *rd;
+}
+
+static void
+add_to(struct gdp_resource_set *set, const char *name, const struct gdp_device *d)
+{
+    struct gdp_rdev rd = {.dev = d};
+    (void)gdp_strlcpy(rd.id, d->uuid, sizeof rd.id);
+    gdp_resource_set_add(set, name, &rd);
 }
 
 /* "nvidia.com/mig-<profile>" with '+' replaced by '.'. */
@@ -146,8 +154,9 @@ check_empty_mig_gpus(const struct gdp_node *node, enum gdp_mig_strategy s,
                                 "MIG devices",
                                 d->index_str, d->uuid);
         }
-        add_warning(set, "GPU %s (%s) has MIG enabled but no MIG devices; it is not advertised",
-                    d->index_str, d->uuid);
+        gdp_resource_set_warn(
+                set, "GPU %s (%s) has MIG enabled but no MIG devices; it is not advertised",
+                d->index_str, d->uuid);
     }
     return 0;
 }
@@ -165,8 +174,8 @@ add_mig_devices(const struct gdp_node *node, enum gdp_mig_strategy s, struct gdp
         }
         if (m->profile[0] == '\0') {
             /* its NVML queries failed: without a profile it has no resource name */
-            add_warning(set, "MIG device %s (%s) is not advertised: %s", m->index_str, m->uuid,
-                        m->reason);
+            gdp_resource_set_warn(set, "MIG device %s (%s) is not advertised: %s", m->index_str,
+                                  m->uuid, m->reason);
             continue;
         }
         if (s == GDP_MIG_SINGLE) {
@@ -195,11 +204,19 @@ cmp_resource(const void *a, const void *b)
     return strcmp(((const struct gdp_resource *)a)->name, ((const struct gdp_resource *)b)->name);
 }
 
-int
-gdp_resources_build(const struct gdp_node *node, enum gdp_mig_strategy s,
-                    struct gdp_resource_set *ret, struct gdp_diag *diag)
+void
+gdp_resource_set_sort(struct gdp_resource_set *set)
 {
-    *ret = (struct gdp_resource_set){0};
+    if (set->n_resources > 1) { /* qsort's pointer must not be NULL, even for 0 elements */
+        qsort(set->resources, set->n_resources, sizeof *set->resources, cmp_resource);
+    }
+}
+
+/* The node's devices named per MIG strategy s, before any sharing. */
+static int
+name_devices(const struct gdp_node *node, enum gdp_mig_strategy s, struct gdp_resource_set *ret,
+             struct gdp_diag *diag)
+{
     size_t whole_gpus = 0;
     for (size_t i = 0; i < node->n_devices; i++) {
         const struct gdp_device *d = &node->devices[i];
@@ -226,8 +243,18 @@ gdp_resources_build(const struct gdp_node *node, enum gdp_mig_strategy s,
                             "invalid MIG configuration: all devices on the node must be "
                             "configured with the same migEnabled value");
     }
-    if (ret->n_resources > 1) { /* qsort's pointer must not be NULL, even for 0 elements */
-        qsort(ret->resources, ret->n_resources, sizeof *ret->resources, cmp_resource);
-    }
     return 0;
+}
+
+int
+gdp_resources_build(const struct gdp_node *node, const struct gdp_config *cfg,
+                    struct gdp_resource_set *ret, struct gdp_diag *diag)
+{
+    *ret = (struct gdp_resource_set){0};
+    int r = name_devices(node, cfg->mig_strategy, ret, diag);
+    if (r < 0) {
+        return r;
+    }
+    gdp_resource_set_sort(ret);
+    return gdp_resources_replicate(&cfg->sharing, node, ret, diag);
 }

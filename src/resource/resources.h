@@ -2,13 +2,16 @@
 /*
  * Resource naming: turns the discovered node into the set of extended resources the plugin
  * advertises (one per resource name, each with its devices), following NVIDIA's MIG
- * strategies none/single/mixed, including their errors. Knows nothing about sockets.
+ * strategies none/single/mixed, including their errors, then the config's sharing section
+ * (time-slicing or MPS replicas, renames, device selections and our per-device overrides,
+ * replicas.c). Knows nothing about sockets.
  */
 #pragma once
 
 #include <stddef.h>
 
 #include "config/config.h"
+#include "core/util.h"
 
 struct gdp_diag;
 struct gdp_device;
@@ -44,13 +47,43 @@ struct gdp_resource_set {
 };
 
 /*
- * Builds the resource set for node under MIG strategy s. The devices stay owned by node,
- * which must outlive the set. Returns 0, or GDP_E_MIG with diag explaining a MIG layout the
- * strategy cannot serve (as NVIDIA's plugin refuses to start then). Release *ret with
+ * Builds the resource set for node under cfg->mig_strategy, then applies the replication of
+ * cfg->sharing (gdp_resources_replicate). The devices stay owned by node, which must outlive
+ * the set; cfg is only read during the call. Returns 0, GDP_E_MIG with diag explaining a MIG
+ * layout the strategy cannot serve (as NVIDIA's plugin refuses to start then), or
+ * GDP_E_CONFIG when the sharing section does not fit the node. Release *ret with
  * gdp_resource_set_done() in either case.
  */
-int gdp_resources_build(const struct gdp_node *node, enum gdp_mig_strategy s,
+int gdp_resources_build(const struct gdp_node *node, const struct gdp_config *cfg,
                         struct gdp_resource_set *ret, struct gdp_diag *diag);
+
+/*
+ * Applies the active replicated resources of sharing (gdp_sharing_replication(); nothing when
+ * sharing->strategy is GDP_SHARING_NONE) to set, which holds the node's devices as named by
+ * the MIG strategy. Each device of a configured resource that its `devices` selects becomes
+ * `replicas` devices "<uuid>::<k>" (k = 0..replicas-1) under the resolved name (rename,
+ * "<name>.shared" with renameByDefault, or a per-device override); unselected devices, and
+ * devices an override gives 1 replica, stay whole. Configured resources the node lacks add a
+ * warning. Returns 0, or GDP_E_CONFIG with diag when: a `devices` list entry matches no device
+ * of the resource; a count exceeds the resource's devices; two entries select one device; a
+ * resulting name is longer than 63 characters; a resulting resource would mix GPUs and MIG
+ * devices, or MIG profiles; or MPS would replicate a MIG device. On failure set is unchanged.
+ */
+int gdp_resources_replicate(const struct gdp_sharing *sharing, const struct gdp_node *node,
+                            struct gdp_resource_set *set, struct gdp_diag *diag);
+
+/*
+ * Appends a copy of rd to the resource named `name` in set, creating the resource (unsorted;
+ * the caller sorts). name must be shorter than GDP_RESOURCE_NAME_MAX.
+ */
+void gdp_resource_set_add(struct gdp_resource_set *set, const char *name,
+                          const struct gdp_rdev *rd);
+
+/* Sorts set->resources by name. */
+void gdp_resource_set_sort(struct gdp_resource_set *set);
+
+/* Appends a formatted warning (truncated to GDP_WARNING_MAX) to set. */
+void gdp_resource_set_warn(struct gdp_resource_set *set, const char *fmt, ...) _printf_(2, 3);
 
 /* Frees what the set owns. Accepts a zeroed set. */
 void gdp_resource_set_done(struct gdp_resource_set *set);

@@ -140,17 +140,7 @@ def write_config(tmp_path, replicas=4, name="config.yaml"):
     return p
 
 
-@pytest.fixture
-def replicas_built(plugin, tmp_path):
-    """The replica expansion (src/resource/replicas.c) is a separate piece of work: until it
-    is in the build, nothing is shared and these tests cannot run."""
-    cfg = write_config(tmp_path, name="probe.yaml")
-    p = plugin.run("list", "--json", f"--config-file={cfg}", f"--mps-root={tmp_path}")
-    if "::" not in p.stdout:
-        pytest.skip("replica expansion not in this build: no '<uuid>::<k>' devices listed")
-
-
-def test_starts_daemon_with_limits_and_markers(replicas_built, mps, fakes, tmp_path):
+def test_starts_daemon_with_limits_and_markers(mps, fakes, tmp_path):
     root = tmp_path / "mps"
     d = mps(f"--config-file={write_config(tmp_path)}", f"--mps-root={root}")
     d.wait_for(lambda: (root / ".ready").exists(), ".ready")
@@ -176,7 +166,7 @@ def test_starts_daemon_with_limits_and_markers(replicas_built, mps, fakes, tmp_p
     assert not (root / ".ready").exists() and not (res / ".started").exists()
 
 
-def test_sighup_restarts_with_new_config(replicas_built, mps, fakes, tmp_path):
+def test_sighup_restarts_with_new_config(mps, fakes, tmp_path):
     root = tmp_path / "mps"
     cfg = write_config(tmp_path)
     d = mps(f"--config-file={cfg}", f"--mps-root={root}")
@@ -193,7 +183,7 @@ def test_sighup_restarts_with_new_config(replicas_built, mps, fakes, tmp_path):
     assert d.stop() == 0
 
 
-def test_sighup_with_invalid_config_keeps_daemons(replicas_built, mps, fakes, tmp_path):
+def test_sighup_with_invalid_config_keeps_daemons(mps, fakes, tmp_path):
     root = tmp_path / "mps"
     cfg = write_config(tmp_path)
     d = mps(f"--config-file={cfg}", f"--mps-root={root}")
@@ -206,7 +196,7 @@ def test_sighup_with_invalid_config_keeps_daemons(replicas_built, mps, fakes, tm
     assert d.stop() == 0
 
 
-def test_failed_start_is_retried(replicas_built, mps, fakes, tmp_path):
+def test_failed_start_is_retried(mps, fakes, tmp_path):
     root = tmp_path / "mps"
     (fakes.dir / "fail-start").write_text("")
     d = mps(f"--config-file={write_config(tmp_path)}", f"--mps-root={root}")
@@ -229,7 +219,7 @@ def test_mixed_mig_strategy_refused(plugin, fakes, tmp_path):
     assert fakes.mps_calls() == [] and fakes.smi_calls() == []
 
 
-def test_mig_devices_refused(replicas_built, plugin, fakes, tmp_path):
+def test_mig_devices_refused(plugin, fakes, tmp_path):
     p = subprocess.run([str(BINARY), "mps-control-daemon",
                         f"--driver-root-ctr-path={plugin.driver_root}", "--mig-strategy=single",
                         f"--config-file={write_config(tmp_path)}", f"--mps-root={tmp_path}"],
@@ -239,7 +229,7 @@ def test_mig_devices_refused(replicas_built, plugin, fakes, tmp_path):
     assert "sharing using MPS is not supported for MIG devices" in p.stderr
 
 
-def test_replicas_above_client_limit_refused(replicas_built, plugin, fakes, tmp_path):
+def test_replicas_above_client_limit_refused(plugin, fakes, tmp_path):
     p = subprocess.run([str(BINARY), "mps-control-daemon",
                         f"--driver-root-ctr-path={plugin.driver_root}",
                         f"--config-file={write_config(tmp_path, replicas=49)}",
@@ -252,7 +242,7 @@ def test_replicas_above_client_limit_refused(replicas_built, plugin, fakes, tmp_
     assert fakes.mps_calls() == []
 
 
-def test_plugin_allocate_adds_pipe_dir_and_mounts(replicas_built, plugin, tmp_path):
+def test_plugin_allocate_adds_pipe_dir_and_mounts(plugin, tmp_path):
     root = tmp_path / "host-mps"
     res = root / "nvidia.com" / "gpu"
     res.mkdir(parents=True)

@@ -3,8 +3,8 @@
  * Unit tests for resource/allocate.c and resource/imex.c: every device-list strategy
  * combination, UUID and index IDs, MIG index form, replica folding, volume mounts, CDI
  * annotations and CDI devices, device specs (MIG capabilities included), GDS/MOFED/GDRCopy
- * and IMEX. Expected values are written from NVIDIA's getAllocateResponse as described in the
- * reference (section 5), not from our output.
+ * and IMEX, failRequestsGreaterThanOne. Expected values are written from NVIDIA's
+ * getAllocateResponse as described in the reference (section 5), not from our output.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -89,6 +89,11 @@ add_rdev(struct fixture *f, const char *id, size_t dev)
     struct gdp_rdev *rd = &f->rdevs[f->res.n_devices++];
     *rd = (struct gdp_rdev){.dev = &f->devices[dev]};
     (void)gdp_strlcpy(rd->id, id, sizeof rd->id);
+    const char *k = strstr(id, "::");
+    if (k != NULL) { /* GPU 0 is shared two ways */
+        rd->replica = (unsigned)(k[2] - '0');
+        rd->replicas = 2;
+    }
 }
 
 /* GPU 0 (minor 0, advertised as two replicas only), GPU 1 (minor 1) with MIG 1:0, 1:1. */
@@ -514,6 +519,82 @@ errors_leave_nothing(void **state)
     assert_null(a.annotations);
 }
 
+/* --- failRequestsGreaterThanOne --------------------------------------------------------- */
+
+static void
+shared_requests_of_more_than_one_fail(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const two[] = {GPU0 "::0", GPU0 "::1"};
+    static const char *const mixed[] = {GPU1, GPU0 "::1"};
+    static const char *const whole[] = {GPU1, MIG10};
+    static const char *const unknown[] = {GPU0 "::0", GPU0 "::7"};
+    struct gdp_container_alloc a;
+    struct gdp_diag diag = {0};
+
+    /* time-slicing without the flag (NVIDIA's default): allowed, one device */
+    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    f->cfg.sharing.time_slicing.present = true;
+    alloc_ok(f, two, 2, &a);
+    assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU0);
+    gdp_container_alloc_done(&a);
+
+    f->cfg.sharing.time_slicing.fail_requests_greater_than_one = true;
+    assert_int_equal(gdp_allocate_container(&f->ctx, two, 2, &a, &diag), -EINVAL);
+    assert_string_equal(diag.msg,
+                        "invalid request: maximum request size for shared resources is 1; found 2");
+    assert_null(a.envs);
+    assert_int_equal(gdp_allocate_container(&f->ctx, mixed, 2, &a, &diag), -EINVAL);
+    assert_non_null(strstr(diag.msg, "found 2"));
+    /* IDs are validated first */
+    assert_int_equal(gdp_allocate_container(&f->ctx, unknown, 2, &a, &diag), -ENOENT);
+    assert_string_equal(diag.msg, "invalid request: unknown device: " GPU0 "::7");
+    /* one replica, or devices that are not replicas, are fine */
+    alloc_ok(f, two, 1, &a);
+    gdp_container_alloc_done(&a);
+    alloc_ok(f, whole, 2, &a);
+    gdp_container_alloc_done(&a);
+}
+
+/* MPS: the flag defaults to true when the file leaves it out; an explicit false is honoured. */
+static void
+mps_fails_shared_requests_by_default(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const two[] = {GPU0 "::1", GPU0 "::0"};
+    char mps_root[] = "/run/nvidia/mps";
+    static const char *const yaml[] = {
+            "sharing: {mps: {resources: [{name: gpu, replicas: 2}]}}\n",
+            "sharing: {mps: {failRequestsGreaterThanOne: false, resources: [{name: gpu, "
+            "replicas: 2}]}}\n",
+    };
+    f->cfg.mps_root = mps_root;
+    for (size_t i = 0; i < ELEMENTSOF(yaml); i++) {
+        struct gdp_config loaded;
+        struct gdp_container_alloc a;
+        struct gdp_diag diag = {0};
+        gdp_config_init(&loaded);
+        assert_int_equal(gdp_config_load_buffer(&loaded, "t.yaml", yaml[i], strlen(yaml[i]), &diag),
+                         0);
+        assert_int_equal(loaded.sharing.strategy, GDP_SHARING_MPS);
+        f->cfg.sharing = loaded.sharing; /* borrowed for the call */
+        int r = gdp_allocate_container(&f->ctx, two, 2, &a, &diag);
+        f->cfg.sharing = (struct gdp_sharing){0};
+        gdp_config_done(&loaded);
+        if (i == 0) {
+            assert_int_equal(r, -EINVAL);
+            assert_string_equal(
+                    diag.msg,
+                    "invalid request: maximum request size for shared resources is 1; found 2");
+        } else {
+            assert_int_equal(r, 0);
+            assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU0);
+            gdp_container_alloc_done(&a);
+        }
+    }
+    f->cfg.mps_root = NULL; /* mps_root is local */
+}
+
 /* --- IMEX start-up check ------------------------------------------------------------------------
  */
 
@@ -584,6 +665,8 @@ main(void)
             T(gds_mofed_gdrcopy),
             T(imex_channels_per_strategy),
             T(errors_leave_nothing),
+            T(shared_requests_of_more_than_one_fail),
+            T(mps_fails_shared_requests_by_default),
             T(imex_check),
             T(cdi_needs_nvml),
     };
