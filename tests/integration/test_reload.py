@@ -117,3 +117,19 @@ def test_process_name_alias_for_config_manager(plugin, tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0
+
+
+def test_replica_change_updates_the_same_stream(serve, tmp_path):
+    ts = "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: {}\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(ts.format(2))
+    d = serve(config, node="dgx-a100.yaml")
+    assert d.kubelet.wait_registration().resource_name == "nvidia.com/gpu"
+    stream = d.client().list_and_watch(timeout=20)
+    assert len(next(stream).devices) == 16
+    write(config, ts.format(4))
+    msg = next(stream)  # the same stream: an updated list, not a new registration
+    assert len(msg.devices) == 32
+    assert {dev.ID.rsplit("::", 1)[1] for dev in msg.devices} == {"0", "1", "2", "3"}
+    time.sleep(0.2)
+    assert d.kubelet.registrations.empty()
