@@ -161,6 +161,37 @@ take_entry(struct gdp_manager *m, const char *name)
     return NULL;
 }
 
+/* Stops the entries left in the current list (their resources are gone). */
+static void
+drop_leftovers(struct gdp_manager *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++) {
+        struct gdp_entry *e = m->entries[i];
+        if (e == NULL) {
+            continue;
+        }
+        log_info("resource=%s no longer advertised: stopping its server",
+                 gdp_plugin_resource(e->plugin));
+        gdp_entry_free(e);
+    }
+}
+
+/* The entry for res: the kept one with the new context and a ListAndWatch update, or new. */
+static struct gdp_entry *
+keep_or_start(struct gdp_manager *m, const struct gdp_resource *res)
+{
+    struct gdp_entry *e = take_entry(m, res->name);
+    if (e == NULL) {
+        start_entry(m, res, &e);
+        return e;
+    }
+    struct gdp_plugin_ctx ctx;
+    gdp_manager_plugin_ctx(m, res, &ctx);
+    gdp_plugin_set_ctx(e->plugin, &ctx);
+    gdp_plugin_devices_changed(e->plugin);
+    return e;
+}
+
 /*
  * Makes the entries match the current snapshot: kept resources get the new context and a
  * ListAndWatch update, new ones start, the rest stop.
@@ -172,26 +203,10 @@ sync_entries(struct gdp_manager *m)
     struct gdp_entry **next = gdp_calloc_ptrs(set->n_resources);
     size_t n = 0;
     for (size_t i = 0; i < set->n_resources; i++) {
-        const struct gdp_resource *res = &set->resources[i];
-        struct gdp_entry *e = take_entry(m, res->name);
-        if (e == NULL) {
-            start_entry(m, res, &next[n]);
-        } else {
-            struct gdp_plugin_ctx ctx;
-            gdp_manager_plugin_ctx(m, res, &ctx);
-            gdp_plugin_set_ctx(e->plugin, &ctx);
-            gdp_plugin_devices_changed(e->plugin);
-            next[n] = e;
-        }
+        next[n] = keep_or_start(m, &set->resources[i]);
         n += next[n] != NULL;
     }
-    for (size_t i = 0; i < m->n_entries; i++) {
-        if (m->entries[i] != NULL) {
-            log_info("resource=%s no longer advertised: stopping its server",
-                     gdp_plugin_resource(m->entries[i]->plugin));
-            gdp_entry_free(m->entries[i]);
-        }
-    }
+    drop_leftovers(m);
     free(m->entries);
     m->entries = next;
     m->n_entries = n;

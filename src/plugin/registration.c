@@ -162,6 +162,15 @@ gdp_entry_serve(struct gdp_entry *e)
     return 0;
 }
 
+static void
+mps_became_ready(struct gdp_entry *e, const char *name)
+{
+    if (e->state == GDP_REG_WAIT_MPS) {
+        log_info("resource=%s MPS control daemon ready", name);
+    }
+    e->complained = false;
+}
+
 /* True (and a retry armed) while an MPS-shared resource's control daemon is not ready. */
 static bool
 wait_for_mps(struct gdp_entry *e)
@@ -173,12 +182,8 @@ wait_for_mps(struct gdp_entry *e)
     if (r == NULL || !gdp_mps_shared(cfg, r)) {
         return false;
     }
-    int rc = gdp_mps_ready(cfg, name, &diag);
-    if (rc == 0) {
-        if (e->state == GDP_REG_WAIT_MPS) {
-            log_info("resource=%s MPS control daemon ready", name);
-        }
-        e->complained = false;
+    if (gdp_mps_ready(cfg, name, &diag) == 0) {
+        mps_became_ready(e, name);
         return false;
     }
     if (!e->complained) {
