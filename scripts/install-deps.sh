@@ -10,6 +10,7 @@ packages=(
     libyaml-dev libjansson-dev libcmocka-dev
     libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     python3 python3-pytest python3-yaml python3-grpcio python3-protobuf
+    golang-go golang-google-grpc-dev golang-google-protobuf-dev
     valgrind
 )
 
