@@ -9,27 +9,6 @@
 
 #include "mock.h"
 
-/* Layout of nvmlGpuInstanceProfileInfo_v3_t, which nvml_api.h does not declare. */
-struct gi_profile_info_v3 {
-    unsigned int version;
-    unsigned int id;
-    unsigned int sliceCount;
-    unsigned int instanceCount;
-    unsigned int multiprocessorCount;
-    unsigned int copyEngineCount;
-    unsigned int decoderCount;
-    unsigned int encoderCount;
-    unsigned int jpegCount;
-    unsigned int ofaCount;
-    unsigned long long memorySizeMB;
-    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
-    unsigned int capabilities;
-};
-
-_Static_assert(sizeof(struct gi_profile_info_v3) == 152, "GI profile info v3 size");
-_Static_assert(offsetof(struct gi_profile_info_v3, memorySizeMB) == 40, "GI v3 memory");
-_Static_assert(offsetof(struct gi_profile_info_v3, capabilities) == 144, "GI v3 caps");
-
 static bool
 mig_enabled(const struct nvmlDevice_st *d)
 {
@@ -241,7 +220,7 @@ nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned int profile,
 
 static void
 fill_v3(const struct nvmlDevice_st *d, const struct mock_gi_profile *p,
-        struct gi_profile_info_v3 *v3)
+        nvmlGpuInstanceProfileInfo_v3_t *v3)
 {
     char name[64];
 
@@ -268,7 +247,7 @@ nvmlDeviceGetGpuInstanceProfileInfoV(nvmlDevice_t device, unsigned int profile,
     const struct mock_gi_profile *p = NULL;
     nvmlReturn_t r =
             gi_profile(MOCK_FN_nvmlDeviceGetGpuInstanceProfileInfoV, device, profile, info, &p);
-    struct gi_profile_info_v3 v3;
+    nvmlGpuInstanceProfileInfo_v3_t v3;
     unsigned int version;
 
     if (r != NVML_SUCCESS) {
