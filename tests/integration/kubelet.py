@@ -10,7 +10,6 @@ import os
 import queue
 import subprocess
 import sys
-import threading
 from concurrent import futures
 from pathlib import Path
 

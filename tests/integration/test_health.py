@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Health end to end: XIDs injected through the mock NVML's control FIFO reach every open
 ListAndWatch stream of the affected resources as one update, and devices come back."""
-import os
 import queue
 import threading
 import time

@@ -5,17 +5,14 @@ start-up errors, and the plugin's Allocate additions (reference sections 5.6 and
 import os
 import signal
 import subprocess
-import threading
-import time
 
 import pytest
 
-from conftest import BINARY, ROOT, VALGRIND, VALGRIND_ERROR, gpus_of, load_node
-from daemon import Daemon
+from conftest import BINARY, gpus_of, load_node
+from daemon import SLOW, Background, Daemon
 
 A100 = gpus_of(load_node("dgx-a100.yaml"))
 A100_IDS = [g["uuid"] for g in A100]
-SLOW = 10 if VALGRIND else 1
 
 FAKE_MPS = r"""#!/bin/sh
 input=""
@@ -69,50 +66,20 @@ class Fakes:
             return []
 
 
-class MpsDaemon:
+class MpsDaemon(Background):
     """`gpu-device-plugin mps-control-daemon` in the background, stderr collected."""
 
     def __init__(self, plugin, fakes, *args, node=None):
         cmd = [str(BINARY), "mps-control-daemon", f"--driver-root-ctr-path={plugin.driver_root}",
                *args]
-        if VALGRIND:
-            cmd = ["valgrind", "--quiet", f"--error-exitcode={VALGRIND_ERROR}",
-                   "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
-                   f"--suppressions={ROOT / 'tests' / 'valgrind.supp'}", *cmd]
-        self.proc = subprocess.Popen(cmd, env=plugin.env(node, fakes.env()),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.lines = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__(cmd, plugin.env(node, fakes.env()))
 
     @property
-    def log(self):
-        return "\n".join(self.lines)
+    def lines(self):
+        return self.stderr_lines
 
-    def wait_for(self, cond, what, timeout=10):
-        deadline = time.monotonic() + timeout * SLOW
-        while time.monotonic() < deadline:
-            if cond():
-                return
-            assert self.proc.poll() is None, f"exited {self.proc.returncode} before {what}:\n{self.log}"
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log}")
-
-    def stop(self, signo=signal.SIGTERM):
-        self.proc.send_signal(signo)
-        rc = self.proc.wait(20 * SLOW)
-        self._reader.join(5)
-        assert rc != VALGRIND_ERROR, f"valgrind found errors:\n{self.log}"
-        return rc
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+    def stop(self, signo=signal.SIGTERM, timeout=20):
+        return super().stop(signo, timeout)
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The daemon against a fake kubelet (python3-grpcio): registration, dial-back, ListAndWatch,
 Allocate, GetPreferredAllocation, kubelet restarts, signals and protocol abuse."""
-import os
 import signal
 import socket
 import struct
-import threading
 import time
 from concurrent import futures
 
