@@ -4,7 +4,7 @@
 #   1. formatting (clang-format 14) of every C file;
 #   2. gcc 12 build with -Werror and ASan+UBSan, then every unit and integration test (CTest);
 #   3. the same with clang 14;
-#   4. a plain build, with the integration tests run again under valgrind;
+#   4. a plain build, with the unit and integration tests run again under valgrind;
 #   5. clang-tidy over src/;
 #   6. each libFuzzer target for GDP_FUZZ_SECONDS (default 60; 0 skips).
 # Set GDP_SKIP_DEPS=1 to skip the apt step.
@@ -31,10 +31,10 @@ for preset in dev clang; do
     ctest --preset "$preset" -j"$jobs"
 done
 
-step "valgrind: integration tests on a plain build"
+step "valgrind: unit and integration tests on a plain build"
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$jobs"
-GDP_VALGRIND=1 ctest --preset release -j"$jobs" -L integration
+GDP_VALGRIND=1 ctest --preset release -j"$jobs" -L 'unit|integration'
 
 step "clang-tidy"
 # One file per invocation: clang-tidy 14 reports false va_list errors when given several.
