@@ -548,9 +548,3 @@ gdp_loop_quit(struct gdp_loop *loop, int code)
     loop->quit = true;
     loop->exit_code = code;
 }
-
-bool
-gdp_loop_quitting(const struct gdp_loop *loop)
-{
-    return loop->quit;
-}

@@ -123,8 +123,5 @@ int gdp_loop_run_once(struct gdp_loop *loop, int timeout_ms);
 /* Makes gdp_loop_run() return code after the current round. */
 void gdp_loop_quit(struct gdp_loop *loop, int code);
 
-/* True once gdp_loop_quit() was called. */
-bool gdp_loop_quitting(const struct gdp_loop *loop);
-
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t gdp_loop_now_ms(void);

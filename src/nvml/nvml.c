@@ -245,12 +245,6 @@ gdp_nvml_free(struct gdp_nvml *nv)
     free(nv);
 }
 
-const char *
-gdp_nvml_path(const struct gdp_nvml *nv)
-{
-    return nv->path;
-}
-
 int
 gdp_nvml_last_return(const struct gdp_nvml *nv _unused_)
 {

@@ -42,9 +42,6 @@ int gdp_nvml_open(const char *driver_root_ctr, struct gdp_nvml **ret, struct gdp
 /* Calls nvmlShutdown and unloads the library. Accepts NULL. */
 void gdp_nvml_free(struct gdp_nvml *nv);
 
-/* The path that was dlopened. Borrowed; valid until gdp_nvml_free(). */
-const char *gdp_nvml_path(const struct gdp_nvml *nv);
-
 /*
  * The raw NVML return code of the last failed call made by the calling thread (0 if none),
  * for callers that must tell e.g. GDP_NVML_RC_GPU_IS_LOST apart. Per thread, so that the

@@ -32,12 +32,6 @@
 #define DEFAULT_SOCKET_DIR "/var/lib/kubelet/device-plugins"
 #define STOP_GRACE_MS      100
 
-unsigned
-gdp_manager_registrations(const struct gdp_manager *m)
-{
-    return m->registrations;
-}
-
 void
 gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *res,
                        struct gdp_plugin_ctx *ret)

@@ -32,6 +32,3 @@ int gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag);
 
 /* Stops every server and frees everything. Accepts NULL. */
 void gdp_manager_free(struct gdp_manager *m);
-
-/* Registrations completed since start (for tests and benchmarks through logs). */
-unsigned gdp_manager_registrations(const struct gdp_manager *m);

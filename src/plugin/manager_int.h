@@ -62,7 +62,6 @@ struct gdp_manager {
     char *dev_root_ctr;
     struct gdp_entry **entries;
     size_t n_entries;
-    unsigned registrations;
     /* watches */
     int inotify_fd;
     int socket_wd;

@@ -77,7 +77,6 @@ registered(const struct gdp_rpc_result *res, void *userdata)
     e->state = GDP_REG_DONE;
     e->complained = false;
     e->backoff_ms = 0;
-    e->m->registrations++;
     const struct gdp_resource *r =
             gdp_resource_find(e->m->cur->inv.set, gdp_plugin_resource(e->plugin));
     log_info("resource=%s registered with the kubelet endpoint=%s devices=%zu",

@@ -57,12 +57,6 @@ gdp_plugin_endpoint(const struct gdp_plugin *p)
     return p->endpoint;
 }
 
-size_t
-gdp_plugin_watchers(const struct gdp_plugin *p)
-{
-    return p->n_watchers;
-}
-
 /* Packs msg into a new buffer. Caller frees with free(). */
 static uint8_t *
 pack(const ProtobufCMessage *msg, size_t *ret_len)

@@ -66,6 +66,3 @@ void gdp_plugin_devices_changed(struct gdp_plugin *p);
 const char *gdp_plugin_resource(const struct gdp_plugin *p);
 const char *gdp_plugin_socket(const struct gdp_plugin *p);
 const char *gdp_plugin_endpoint(const struct gdp_plugin *p);
-
-/* Open ListAndWatch streams and connections, for logs and tests. */
-size_t gdp_plugin_watchers(const struct gdp_plugin *p);
