@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Entry point: picks the subcommand (none means `serve`, so the binary is a drop-in for
- * NVIDIA's, which takes flags only), parses flags and environment, and dispatches.
+ * NVIDIA's, which takes flags only), parses flags and environment, and dispatches. Invoked
+ * under one of NVIDIA's program names (the basename of argv[0], e.g. a symlink in the image),
+ * the name picks the subcommand instead; argv[0] itself is never changed, since NVIDIA's
+ * config-manager finds the plugin by it.
  */
+#define _GNU_SOURCE /* basename() that leaves its argument alone */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +33,43 @@ static const struct subcommand subcommands[] = {
         {"version", 0},
         {"help", 0},
 };
+
+/* NVIDIA's program names, each the name of one of our subcommands. */
+struct program {
+    const char *name;
+    const char *subcommand;
+};
+
+static const struct program programs[] = {
+        {"nvidia-device-plugin", "serve"},
+        {"gpu-feature-discovery", "gpu-feature-discovery"},
+        {"config-manager", "config-manager"},
+        {"mps-control-daemon", "mps-control-daemon"},
+};
+
+static const struct subcommand *
+find_subcommand(const char *name)
+{
+    for (size_t i = 0; i < ELEMENTSOF(subcommands); i++) {
+        if (streq(name, subcommands[i].name)) {
+            return &subcommands[i];
+        }
+    }
+    return NULL;
+}
+
+/* The program name argv[0] gives, or NULL for any other name (gpu-device-plugin). */
+static const struct program *
+find_program(const char *argv0)
+{
+    const char *base = argv0 == NULL ? "" : basename(argv0);
+    for (size_t i = 0; i < ELEMENTSOF(programs); i++) {
+        if (streq(base, programs[i].name)) {
+            return &programs[i];
+        }
+    }
+    return NULL;
+}
 
 static void
 usage(FILE *f)
@@ -67,7 +109,17 @@ main(int argc, char **argv)
 {
     const struct subcommand *sc = &subcommands[0];
     int first = 1;
-    for (size_t i = 0; argc > 1 && i < ELEMENTSOF(subcommands); i++) {
+    const struct program *prog = find_program(argv[0]);
+    bool fixed = prog != NULL && !streq(prog->subcommand, "serve"); /* serve takes subcommands */
+    if (fixed) {
+        sc = find_subcommand(prog->subcommand);
+        if (sc == NULL) {
+            (void)fprintf(stderr, "%s: not available in this build of gpu-device-plugin\n",
+                          prog->name);
+            return GDP_EXIT_FAILURE;
+        }
+    }
+    for (size_t i = 0; !fixed && argc > 1 && i < ELEMENTSOF(subcommands); i++) {
         if (streq(argv[1], subcommands[i].name)) {
             sc = &subcommands[i];
             first = 2;

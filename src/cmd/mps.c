@@ -12,6 +12,10 @@
  *
  * The tools are found on PATH (tests put fakes first). Each runs with a bounded wait: this
  * process serves nothing else, so its loop callbacks may wait for a child, never forever.
+ *
+ * `mps-control-daemon mount-shm` is the init step NVIDIA's chart and the GPU Operator run
+ * first: a tmpfs at <mps-root>/shm for the MPS servers' shared memory. Run under NVIDIA's
+ * program name `mps-control-daemon`, --mps-root defaults to /mps, NVIDIA's container path.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "resource/mps.h"
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +47,11 @@
 #define RETRY_DEFAULT_MS   30000
 #define TIMEOUT_DEFAULT_MS 60000
 #define ENV_MAX            4 /* extra environment entries a child gets */
+#define PROGRAM_NAME       "mps-control-daemon"
+#define MPS_ROOT_DEFAULT   "/mps" /* NVIDIA's fixed MPS root inside its containers */
+#define SHM_FALLBACK_KB    65536UL
+#define SHM_FLAGS          (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+#define MEMINFO_MAX        (64u << 10)
 
 struct mps_cmd {
     int argc;
@@ -54,6 +64,7 @@ struct mps_cmd {
     struct gdp_loop_timer *retry;
     uint64_t retry_ms;
     uint64_t timeout_ms;
+    bool as_program; /* run as NVIDIA's `mps-control-daemon`: --mps-root defaults to /mps */
 };
 
 /* One child command: argv, extra "K=V" environment, optional stdin text. */
@@ -474,6 +485,16 @@ start_all(struct mps_cmd *m)
     }
 }
 
+/* Under NVIDIA's program name an unset --mps-root is /mps; the config file may still set it. */
+static void
+default_mps_root(struct gdp_config *cfg, bool as_program)
+{
+    if (as_program && (cfg->mps_root == NULL || cfg->mps_root[0] == '\0')) {
+        free(cfg->mps_root);
+        cfg->mps_root = gdp_strdup(MPS_ROOT_DEFAULT);
+    }
+}
+
 /* Parses the flags and config file, discovers the node and computes the daemons. */
 static int
 load(const struct mps_cmd *m, struct gdp_config *cfg, struct gdp_mps_plan *plan,
@@ -487,6 +508,7 @@ load(const struct mps_cmd *m, struct gdp_config *cfg, struct gdp_mps_plan *plan,
     if (n < 0 || cfg->help) {
         return n;
     }
+    default_mps_root(cfg, m->as_program);
     int r = gdp_config_finish(cfg, diag);
     if (r < 0) {
         return r;
@@ -579,18 +601,96 @@ mps_cmd_done(struct mps_cmd *m)
     free(m->running);
 }
 
+/* Half of MemTotal in KiB, NVIDIA's size for the MPS tmpfs; its fallback when unknown. */
+static unsigned long
+shm_size_kb(void)
+{
+    _cleanup_free_ char *text = NULL;
+    unsigned long kb = 0;
+    if (gdp_read_file("/proc/meminfo", MEMINFO_MAX, &text) < 0) {
+        return SHM_FALLBACK_KB;
+    }
+    const char *p = strstr(text, "MemTotal:");
+    if (p == NULL || sscanf(p, "MemTotal: %lu kB", &kb) != 1 || kb < 2) {
+        return SHM_FALLBACK_KB;
+    }
+    return kb / 2;
+}
+
+/* Mounts a fresh tmpfs at <root>/shm; ret_opts gets its size option for the log line. */
+static int
+mount_shm(const char *root, char *ret_opts, size_t opts_len, struct gdp_diag *diag)
+{
+    _cleanup_free_ char *dir = gdp_asprintf("%s/shm", root);
+    int r = mkdir_p(dir, 0755);
+    if (r < 0) {
+        return gdp_diag_set(diag, r, "cannot create %s: %s", dir, gdp_strerror(r));
+    }
+    /* replace what an earlier run mounted rather than stack on it; nothing there is fine */
+    (void)umount2(dir, 0);
+    (void)snprintf(ret_opts, opts_len, "size=%luk", shm_size_kb());
+    if (mount("tmpfs", dir, "tmpfs", SHM_FLAGS, ret_opts) < 0) {
+        r = -errno;
+        return gdp_diag_set(diag, r, "cannot mount a tmpfs at %s: %s", dir, gdp_strerror(r));
+    }
+    return 0;
+}
+
 static void
 usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin mps-control-daemon --mps-root=DIR [serve flags]\n"
+                     "       gpu-device-plugin mps-control-daemon mount-shm --mps-root=DIR\n"
                      "Runs one MPS control daemon per resource shared with MPS (sharing.mps of "
-                     "--config-file).\n");
+                     "--config-file). mount-shm mounts a tmpfs for MPS at DIR/shm "
+                     "(rw,nosuid,nodev,noexec,relatime, size half of MemTotal), then exits.\n"
+                     "Run as mps-control-daemon (the program name in the image), --mps-root "
+                     "defaults to " MPS_ROOT_DEFAULT ".\n");
+}
+
+/* `mount-shm [--mps-root=DIR]`: argv starts after "mount-shm". */
+static int
+cmd_mount_shm(int argc, char **argv, char **envp, bool as_program)
+{
+    struct gdp_diag diag = {0};
+    _cleanup_(gdp_config_done) struct gdp_config cfg = {0};
+    gdp_config_init(&cfg);
+    int n = gdp_config_parse_args(&cfg, GDP_CMD_SERVE, argc, argv, envp, &diag);
+    if (n >= 0 && !cfg.help && n < argc) {
+        n = gdp_diag_set(&diag, GDP_E_CONFIG, "unexpected argument \"%s\"", argv[n]);
+    }
+    if (n >= 0 && cfg.help) {
+        usage(stdout);
+        return GDP_EXIT_OK;
+    }
+    default_mps_root(&cfg, as_program);
+    if (n >= 0 && (cfg.mps_root == NULL || cfg.mps_root[0] == '\0')) {
+        n = gdp_diag_set(&diag, GDP_E_CONFIG, "--mps-root is required");
+    }
+    if (n < 0) {
+        (void)fprintf(stderr, "gpu-device-plugin mps-control-daemon mount-shm: %s\n", diag.msg);
+        return GDP_EXIT_USAGE;
+    }
+    gdp_log_level = cfg.log_level;
+    gdp_log_format = cfg.log_format;
+    char opts[64];
+    if (mount_shm(cfg.mps_root, opts, sizeof opts, &diag) < 0) {
+        log_error("mount-shm: %s", diag.msg);
+        return GDP_EXIT_FAILURE;
+    }
+    log_info("mounted a tmpfs at %s/shm (%s)", cfg.mps_root, opts);
+    return GDP_EXIT_OK;
 }
 
 int
 gdp_cmd_mps_control_daemon(int argc, char **argv, char **envp)
 {
-    _cleanup_(mps_cmd_done) struct mps_cmd m = {.argc = argc, .argv = argv, .envp = envp};
+    bool as_program = streq(program_invocation_short_name, PROGRAM_NAME);
+    if (argc > 0 && streq(argv[0], "mount-shm")) {
+        return cmd_mount_shm(argc - 1, argv + 1, envp, as_program);
+    }
+    _cleanup_(mps_cmd_done) struct mps_cmd m = {
+            .argc = argc, .argv = argv, .envp = envp, .as_program = as_program};
     m.retry_ms = env_ms(envp, "GDP_MPS_RETRY_INTERVAL_MS", RETRY_DEFAULT_MS);
     m.timeout_ms = env_ms(envp, "GDP_MPS_COMMAND_TIMEOUT_MS", TIMEOUT_DEFAULT_MS);
     struct gdp_diag diag = {0};
