@@ -12,7 +12,11 @@ packages=(
     python3 python3-pytest python3-yaml python3-grpcio python3-protobuf
     golang-go golang-google-grpc-dev golang-google-protobuf-dev
     valgrind
+    busybox-static umoci skopeo runc
+    yamllint golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev
 )
+# Deployment checks validate with npm packages; a Node.js from elsewhere (with its npm) will do.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,8 @@
 #   3. the same with clang 14;
 #   4. a plain build, with the unit and integration tests run again under valgrind;
 #   5. clang-tidy over src/;
-#   6. each libFuzzer target for GDP_FUZZ_SECONDS (default 60; 0 skips).
+#   6. each libFuzzer target for GDP_FUZZ_SECONDS (default 60; 0 skips);
+#   7. the container image, built offline, then run with runc against the mock NVML.
 # Set GDP_SKIP_DEPS=1 to skip the apt step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,5 +50,14 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     cmake --build --preset fuzz -j"$jobs"
     ./tests/fuzz/run.sh build-fuzz "$fuzz_seconds"
 fi
+
+step "container image: build offline, smoke test with runc"
+./scripts/build-image.sh
+cmake --build build-image --target mock-nvml -j"$jobs" >/dev/null
+# As root (CI) the smoke test must run; elsewhere it may skip, saying why.
+require_runc=0
+[ "$(id -u)" -ne 0 ] || require_runc=1
+GDP_IMAGE_REQUIRE_RUNC=${GDP_IMAGE_REQUIRE_RUNC:-$require_runc} GDP_BUILD_DIR=build-image \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/image
 
 step "all checks passed"
