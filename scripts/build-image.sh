@@ -103,6 +103,7 @@ labels=(
     "org.opencontainers.image.licenses=Apache-2.0"
     "org.opencontainers.image.created=$created"
 )
+# shellcheck disable=SC2054 # compute,utility is one value
 config=(
     --config.entrypoint nvidia-device-plugin --clear config.cmd
     --config.user 0:0 --config.workingdir /
