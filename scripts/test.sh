@@ -7,7 +7,8 @@
 #   4. a plain build, with the unit and integration tests run again under valgrind;
 #   5. clang-tidy over src/;
 #   6. each libFuzzer target for GDP_FUZZ_SECONDS (default 60; 0 skips);
-#   7. the container image, built offline, then run with runc against the mock NVML.
+#   7. the container image, built offline, then run with runc against the mock NVML;
+#   8. the deployment files: the Helm chart rendered offline, schemas, yamllint.
 # Set GDP_SKIP_DEPS=1 to skip the apt step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,5 +60,9 @@ require_runc=0
 [ "$(id -u)" -ne 0 ] || require_runc=1
 GDP_IMAGE_REQUIRE_RUNC=${GDP_IMAGE_REQUIRE_RUNC:-$require_runc} GDP_BUILD_DIR=build-image \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/image
+
+step "deployments: chart rendering, schema and unknown-field validation, yamllint"
+(cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error)
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/deploy
 
 step "all checks passed"

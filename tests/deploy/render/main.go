@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -125,15 +126,27 @@ func merge(dst, src values) values {
 	return dst
 }
 
-// setValue applies one --set key.path=value, the value typed as a YAML scalar.
+// scalar types a --set value as Helm does: true, false, null and integers; else a string.
+func scalar(s string) interface{} {
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
+	case "null":
+		return nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && (s == "0" || s[0] != '0') {
+		return n
+	}
+	return s
+}
+
+// setValue applies one --set key.path=value.
 func setValue(v values, kv string) error {
 	eq := strings.IndexByte(kv, '=')
 	if eq <= 0 {
 		return fmt.Errorf("--set %q: want key=value", kv)
-	}
-	var scalar interface{}
-	if err := yaml.Unmarshal([]byte(kv[eq+1:]), &scalar); err != nil {
-		scalar = kv[eq+1:]
 	}
 	keys := strings.Split(kv[:eq], ".")
 	m := values{}
@@ -143,7 +156,7 @@ func setValue(v values, kv string) error {
 		leaf[k] = n
 		leaf = n
 	}
-	leaf[keys[len(keys)-1]] = scalar
+	leaf[keys[len(keys)-1]] = scalar(kv[eq+1:])
 	merge(v, m)
 	return nil
 }
