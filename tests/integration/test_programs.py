@@ -5,6 +5,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -84,10 +86,11 @@ def _as_nobody():
     return (setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
-def test_mount_shm_defaults_to_slash_mps_as_mps_control_daemon(tmp_path):
+def test_mount_shm_defaults_to_slash_mps_as_mps_control_daemon():
     """Unprivileged, so nothing is created or mounted: the error names the default path."""
-    tmp_path.chmod(0o755)
-    p = run_as(tmp_path, "mps-control-daemon", "mount-shm", prefix=_as_nobody())
+    with tempfile.TemporaryDirectory() as d:  # pytest's tmp_path is closed to other users
+        os.chmod(d, 0o755)
+        p = run_as(Path(d), "mps-control-daemon", "mount-shm", prefix=_as_nobody())
     assert p.returncode == 1
     assert re.search(r"mount-shm: cannot (create|mount a tmpfs at) /mps/shm", p.stderr), p.stderr
 
