@@ -85,7 +85,7 @@ cp /etc/debian_version "$rootfs/etc/debian_version"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
     >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-# one timestamp for every file, so the layer depends on the contents only
+# every file dated like the last commit rather than the build
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 find "$rootfs" -exec touch -h -d "@$epoch" {} +
 
