@@ -261,3 +261,30 @@ def test_probes_and_default_resources(renderer):
     assert ctr["livenessProbe"]["exec"]["command"][0] == "sh"
     assert ctr["startupProbe"]["failureThreshold"] == 60
     assert ctr["resources"] == {"limits": {"memory": "1Gi"}}
+
+
+def test_static_manifests_are_least_privilege():
+    """Every container: read-only root filesystem; no capabilities and no privilege
+    escalation unless it is privileged, which only the files that need it are."""
+    privileged = set()
+    for f in STATIC_FILES:
+        for o in objects(f.read_text()):
+            if o["kind"] not in ("DaemonSet", "Job"):
+                continue
+            spec = o["spec"]["template"]["spec"]
+            for c in [*spec.get("initContainers", []), *spec["containers"]]:
+                ctx = c["securityContext"]
+                assert ctx["readOnlyRootFilesystem"] is True, (f.name, c["name"])
+                if ctx.get("privileged"):
+                    privileged.add(f.name)
+                else:
+                    assert ctx["allowPrivilegeEscalation"] is False, (f.name, c["name"])
+                    assert ctx["capabilities"] == {"drop": ["ALL"]}, (f.name, c["name"])
+    assert privileged == {
+        "nvidia-device-plugin-compat-with-cpumanager.yml",
+        "nvidia-device-plugin-privileged-with-service-account.yml",
+        "gpu-feature-discovery-daemonset.yaml",
+        "gpu-feature-discovery-daemonset-with-mig-single.yaml",
+        "gpu-feature-discovery-daemonset-with-mig-mixed.yaml",
+        "gpu-feature-discovery-job.yaml.template",
+    }
