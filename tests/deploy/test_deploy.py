@@ -288,3 +288,29 @@ def test_static_manifests_are_least_privilege():
         "gpu-feature-discovery-daemonset-with-mig-mixed.yaml",
         "gpu-feature-discovery-job.yaml.template",
     }
+
+
+# Every key NVIDIA's chart (v0.20) reads, by its path in the values. Top-level noTimestamp and
+# sleepInterval are read by its templates but absent from its values.yaml, as from ours.
+NVIDIA_KEYS = """
+config.name config.map config.default config.fallbackStrategies compatWithCPUManager
+migStrategy failOnInitError deviceListStrategy deviceIDStrategy nvidiaDriverRoot nvidiaDevRoot
+gdrcopyEnabled gdsEnabled mofedEnabled deviceDiscoveryStrategy nameOverride fullnameOverride
+namespaceOverride selectorLabelsOverride allowDefaultNamespace imagePullSecrets
+image.repository image.tag image.pullPolicy updateStrategy podAnnotations podSecurityContext
+securityContext resources nodeSelector affinity tolerations priorityClassName runtimeClassName
+devicePlugin.enabled devicePlugin.enableHostNetwork gfd.enabled gfd.securityContext
+gfd.enableHostNetwork nfd.nameOverride nfd.master.serviceAccount nfd.master.config.extraLabelNs
+nfd.worker.tolerations nfd.worker.config.sources.pci.deviceClassWhitelist
+nfd.worker.config.sources.pci.deviceLabelFields mps.root mps.enableHostPID
+mps.enableHostNetwork cdi.nvidiaHookPath cdi.featureFlags
+""".split()
+
+
+@pytest.mark.parametrize("key", NVIDIA_KEYS)
+def test_values_have_every_key_of_nvidias_chart(key):
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    node = values
+    for part in key.split("."):
+        assert isinstance(node, dict) and part in node, key
+        node = node[part]
