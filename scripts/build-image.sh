@@ -10,6 +10,7 @@
 #   GDP_IMAGE_NAME   the name in the docker archive (default gpu-device-plugin)
 #   GDP_IMAGE_BUILD  the CMake build directory (default build-image)
 #   GDP_IMAGE_OUT    the output directory (default build/image)
+#   SOURCE_DATE_EPOCH  the date of every file and of the image (default: the last commit's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,11 +91,18 @@ epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 find "$rootfs" -exec touch -h -d "@$epoch" {} +
 
 echo "build-image: assembling $out/oci:$tag"
+created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 layout="$out/oci"
 umoci init --layout "$layout"
 umoci new --image "$layout:$tag"
-umoci insert --image "$layout:$tag" --history.created_by "scripts/build-image.sh" "$rootfs" /
-created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+# one layer, every entry owned by root and in name order, whoever builds it
+(cd "$rootfs" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort) >"$out/top"
+tar --sort=name --owner=0 --group=0 --numeric-owner --format=gnu -C "$rootfs" \
+    -cf "$out/layer.tar" -T "$out/top"
+umoci raw add-layer --image "$layout:$tag" --history.created_by "scripts/build-image.sh" \
+    --history.created "$created" \
+    "$out/layer.tar"
+rm -f "$out/layer.tar" "$out/top"
 labels=(
     "org.opencontainers.image.title=gpu-device-plugin"
     "org.opencontainers.image.description=Kubernetes device plugin for NVIDIA GPUs, a drop-in for NVIDIA's k8s-device-plugin"
@@ -114,7 +122,7 @@ config=(
     --os linux --architecture "$arch" --created "$created"
 )
 for l in "${labels[@]}"; do config+=(--config.label "$l" --manifest.annotation "$l"); done
-umoci config --image "$layout:$tag" --history.created_by "scripts/build-image.sh" "${config[@]}"
+umoci config --image "$layout:$tag" --no-history "${config[@]}"
 umoci gc --layout "$layout"
 
 echo "build-image: writing $out/gpu-device-plugin.tar ($name:$tag)"
