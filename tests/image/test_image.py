@@ -75,10 +75,12 @@ class Runc:
         self.state = tmp / "runc-state"
         self.count = 0
 
-    def _config(self, args, env, mounts, readonly):
+    def _config(self, args, env, mounts, readonly, caps):
         c = copy.deepcopy(self.base)
         p = c["process"]
         p["terminal"] = False
+        for kind in ("bounding", "effective", "permitted"):
+            p.setdefault("capabilities", {}).setdefault(kind, []).extend(caps)
         p["env"] = [*p.get("env", []), *(f"{k}={v}" for k, v in env.items())]
         if args is not None:
             p["args"] = args
@@ -100,14 +102,14 @@ class Runc:
                                 "options": ["rbind", "rw"]})
         return c
 
-    def start(self, args=None, env=None, mounts=(), readonly=True):
+    def start(self, args=None, env=None, mounts=(), readonly=True, caps=()):
         """Starts a container in the foreground of a child process; returns (Popen, id)."""
         self.count += 1
         cid = f"gdp-smoke-{os.getpid()}-{self.count}"
         b = self.tmp / cid
         b.mkdir()
         env = {"MOCK_NVML_NODE": "/mock/dgx-a100.yaml", **(env or {})}
-        (b / "config.json").write_text(json.dumps(self._config(args, env, mounts, readonly)))
+        (b / "config.json").write_text(json.dumps(self._config(args, env, mounts, readonly, caps)))
         p = subprocess.Popen(["runc", "--root", str(self.state), "run", "--bundle", str(b), cid],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -175,6 +177,17 @@ def test_program_names_pick_their_subcommand(runc):
         p = runc.run([name, "--help"])
         assert "Usage: gpu-device-plugin [serve" not in p.stdout, name
         assert p.returncode == 0 or "not available in this build" in p.stderr, p.stderr
+
+
+def test_mount_shm_in_the_image(runc, tmp_path):
+    """The MPS DaemonSet's init container: `mps-control-daemon mount-shm`, /mps mounted."""
+    mps = tmp_path / "mps"
+    mps.mkdir()
+    script = "mps-control-daemon mount-shm && grep ' /mps/shm ' /proc/self/mountinfo"
+    p = runc.run(["sh", "-c", script], mounts=[(mps, "/mps")], caps=["CAP_SYS_ADMIN"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "rw,nosuid,nodev,noexec,relatime - tmpfs" in p.stdout
+    assert "mounted a tmpfs at /mps/shm" in p.stderr
 
 
 def test_operator_style_shell_wrapper(runc, tmp_path):
