@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `gpu-device-plugin gpu-feature-discovery`: NVIDIA's gpu-feature-discovery. Each pass loads
+ * NVML, discovers the node, computes the labels (labels/) and writes them to the
+ * node-feature-discovery feature file (atomically, with an expiry time of three sleep
+ * intervals so that a dead process's labels go away) or to standard output. With --oneshot it
+ * stops after one pass; otherwise it sleeps --sleep-interval (or until a signal when
+ * "infinite"). SIGHUP reloads the configuration and relabels at once; SIGTERM, SIGINT and
+ * SIGQUIT stop it, removing the file it kept up to date. This process serves nothing else, so
+ * it waits for signals with sigtimedwait() instead of an event loop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "config/config.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "gpu/device.h"
+#include "labels/labels.h"
+#include "nvml/nvml.h"
+
+#define NS_PER_SEC       INT64_C(1000000000)
+#define MACHINE_TYPE_MAX 4096
+/* Expiry of the feature file, in sleep intervals: a pass may be late, three are not. */
+#define EXPIRY_INTERVALS 3
+
+enum wake {
+    WAKE_TIMER,
+    WAKE_RELOAD,
+    WAKE_STOP,
+};
+
+static char *
+read_machine_type(const char *path)
+{
+    char *text = NULL;
+    if (path == NULL || path[0] == '\0') {
+        return NULL;
+    }
+    int r = gdp_read_file(path, MACHINE_TYPE_MAX, &text);
+    if (r < 0) {
+        log_warn("cannot read machine type file %s: %s; labelling nvidia.com/gpu.machine=unknown",
+                 path, gdp_strerror(r));
+        return NULL;
+    }
+    return text;
+}
+
+/* Loads NVML and discovers the node; *ret stays NULL when NVML is unavailable and allowed. */
+static int
+discover(const struct gdp_config *cfg, struct gdp_nvml **ret_nv, struct gdp_node **ret)
+{
+    struct gdp_diag diag = {0};
+    const struct gdp_discover_opts opts = {
+            .sysfs_root = getenv("GDP_SYSFS_ROOT"),
+            .proc_root = getenv("GDP_PROC_ROOT"),
+    };
+    int r = gdp_nvml_open(cfg->driver_root_ctr_path, ret_nv, &diag);
+    if (r >= 0) {
+        r = gdp_discover(*ret_nv, &opts, ret, &diag);
+    }
+    if (r < 0 && cfg->fail_on_init_error) {
+        return log_error_errno(r, "failed to initialize NVML: %s", diag.msg);
+    }
+    if (r < 0) {
+        log_warn("failed to initialize NVML: %s; labelling without GPUs "
+                 "(--fail-on-init-error=false)",
+                 diag.msg);
+    }
+    return 0;
+}
+
+static int
+output(const struct gdp_config *cfg, const struct gdp_labels *labels, int64_t now)
+{
+    struct gdp_diag diag = {0};
+    int64_t interval = cfg->gfd.sleep_interval_ns;
+    int64_t expiry = 0;
+    if (!cfg->gfd.oneshot && interval > 0) {
+        expiry = now + (interval + NS_PER_SEC - 1) / NS_PER_SEC * EXPIRY_INTERVALS;
+    }
+    _cleanup_free_ char *text = NULL;
+    int r = gdp_labels_format(labels, expiry, &text, &diag);
+    if (r < 0) {
+        return log_error_errno(r, "%s", diag.msg);
+    }
+    const char *path = cfg->gfd.output_file;
+    if (path == NULL || path[0] == '\0') {
+        (void)fputs(text, stdout);
+        return fflush(stdout) == 0 ? 0 : log_error_errno(-EIO, "cannot write the labels");
+    }
+    r = gdp_labels_write_file(path, text, &diag);
+    if (r < 0) {
+        return log_error_errno(r, "%s", diag.msg);
+    }
+    log_info("wrote %zu labels to %s", labels->n, path);
+    return 0;
+}
+
+/* One labelling pass. Returns 0 or a negative code (already logged). */
+static int
+label_once(const struct gdp_config *cfg)
+{
+    struct gdp_diag diag = {0};
+    struct gdp_nvml *nv = NULL;
+    struct gdp_node *node = NULL;
+    int r = discover(cfg, &nv, &node);
+    _cleanup_free_ char *machine = read_machine_type(cfg->gfd.machine_type_file);
+    struct gdp_labels labels = {0};
+    const int64_t now = (int64_t)time(NULL);
+    const struct gdp_labels_input in = {
+            .node = node, .cfg = cfg, .machine_type = machine, .now = now};
+    r = r < 0 ? r : gdp_labels_build(&in, &labels, &diag);
+    for (size_t i = 0; i < labels.n_warnings; i++) {
+        log_warn("%s", labels.warnings[i]);
+    }
+    if (r < 0 && diag.msg[0] != '\0') {
+        log_error("cannot generate labels: %s", diag.msg);
+    }
+    if (r == 0 && (node == NULL || node->n_devices == 0)) {
+        log_warn("no GPUs found: only the timestamp label is written");
+    }
+    r = r < 0 ? r : output(cfg, &labels, now);
+    gdp_labels_done(&labels);
+    gdp_node_free(node);
+    gdp_nvml_free(nv);
+    return r;
+}
+
+static enum wake
+wait_signal(const sigset_t *set, int64_t interval_ns)
+{
+    for (;;) {
+        int sig;
+        if (interval_ns == GDP_DURATION_INFINITE) {
+            sig = sigwaitinfo(set, NULL);
+        } else {
+            struct timespec ts = {.tv_sec = (time_t)(interval_ns / NS_PER_SEC),
+                                  .tv_nsec = (long)(interval_ns % NS_PER_SEC)};
+            sig = sigtimedwait(set, NULL, &ts);
+        }
+        if (sig < 0 && errno == EAGAIN) {
+            return WAKE_TIMER;
+        }
+        if (sig == SIGHUP) {
+            return WAKE_RELOAD;
+        }
+        if (sig > 0) {
+            log_info("received signal %d, shutting down", sig);
+            return WAKE_STOP;
+        }
+        /* EINTR from a signal outside the set: wait again (a shorter wait is harmless) */
+    }
+}
+
+static void
+reload(struct gdp_config *cfg, const struct gdp_config_source *src)
+{
+    struct gdp_diag diag = {0};
+    _cleanup_(gdp_config_done) struct gdp_config next = {0};
+    int r = gdp_config_load(&next, src, &diag);
+    if (r < 0) {
+        log_error("SIGHUP: invalid configuration, keeping the current one: %s", diag.msg);
+        return;
+    }
+    for (size_t i = 0; i < next.warnings.n; i++) {
+        log_warn("%s", next.warnings.v[i]);
+    }
+    gdp_config_done(cfg);
+    *cfg = next;
+    next = (struct gdp_config){0};
+    log_info("SIGHUP: configuration reloaded");
+}
+
+static void
+note_node_feature_api(const struct gdp_config *cfg)
+{
+    if (cfg->gfd.use_node_feature_api == 0) {
+        return;
+    }
+    const char *out = cfg->gfd.output_file;
+    log_warn("--use-node-feature-api is %s, but this build has no Kubernetes API client yet: "
+             "writing the labels to %s instead (set --use-node-feature-api=false to silence "
+             "this)",
+             cfg->gfd.use_node_feature_api < 0 ? "unset (true by default)" : "true",
+             out != NULL && out[0] != '\0' ? out : "standard output");
+}
+
+static void
+remove_output(const struct gdp_config *cfg)
+{
+    const char *path = cfg->gfd.output_file;
+    if (path != NULL && path[0] != '\0' && cfg->gfd.sleep_interval_ns != GDP_DURATION_INFINITE &&
+        unlink(path) < 0 && errno != ENOENT) {
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    }
+}
+
+int
+gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src)
+{
+    sigset_t set;
+    (void)sigemptyset(&set);
+    (void)sigaddset(&set, SIGHUP);
+    (void)sigaddset(&set, SIGTERM);
+    (void)sigaddset(&set, SIGINT);
+    (void)sigaddset(&set, SIGQUIT);
+    (void)sigprocmask(SIG_BLOCK, &set, NULL);
+    note_node_feature_api(cfg);
+    for (;;) {
+        if (label_once(cfg) < 0) {
+            return GDP_EXIT_FAILURE;
+        }
+        if (cfg->gfd.oneshot) {
+            return GDP_EXIT_OK;
+        }
+        enum wake w = wait_signal(&set, cfg->gfd.sleep_interval_ns);
+        if (w == WAKE_STOP) {
+            remove_output(cfg);
+            return GDP_EXIT_OK;
+        }
+        if (w == WAKE_RELOAD) {
+            reload(cfg, src);
+        }
+    }
+}
