@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/vgpu.h"
 #include "labels/labels.h"
 #include "nvml/nvml.h"
 
@@ -113,10 +114,15 @@ label_once(const struct gdp_config *cfg)
     struct gdp_node *node = NULL;
     int r = discover(cfg, &nv, &node);
     _cleanup_free_ char *machine = read_machine_type(cfg->gfd.machine_type_file);
+    struct gdp_vgpu_info vgpu = {0};
+    if (gdp_vgpu_probe(getenv("GDP_SYSFS_ROOT"), &vgpu, &diag) < 0) {
+        log_warn("vGPU detection failed, no nvidia.com/vgpu.* labels: %s", diag.msg);
+        vgpu.present = false;
+    }
     struct gdp_labels labels = {0};
     const int64_t now = (int64_t)time(NULL);
     const struct gdp_labels_input in = {
-            .node = node, .cfg = cfg, .machine_type = machine, .now = now};
+            .node = node, .cfg = cfg, .machine_type = machine, .vgpu = &vgpu, .now = now};
     r = r < 0 ? r : gdp_labels_build(&in, &labels, &diag);
     for (size_t i = 0; i < labels.n_warnings; i++) {
         log_warn("%s", labels.warnings[i]);

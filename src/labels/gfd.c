@@ -15,6 +15,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/vgpu.h"
 #include "labels/labels.h"
 
 #define P        "nvidia.com/"
@@ -536,6 +537,11 @@ gdp_labels_build(const struct gdp_labels_input *in, struct gdp_labels *ret, stru
         if (r < 0) {
             return r;
         }
+    }
+    if (in->vgpu != NULL && in->vgpu->present) {
+        gdp_labels_set(ret, P "vgpu.present", "%s", "true");
+        gdp_labels_set(ret, P "vgpu.host-driver-version", "%s", in->vgpu->host_driver_version);
+        gdp_labels_set(ret, P "vgpu.host-driver-branch", "%s", in->vgpu->host_driver_branch);
     }
     fit_values(ret);
     gdp_labels_sort(ret);

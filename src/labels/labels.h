@@ -17,6 +17,7 @@
 struct gdp_config;
 struct gdp_diag;
 struct gdp_node;
+struct gdp_vgpu_info;
 
 /* Kubernetes' limit on a label value and on the name part of a key. */
 #define GDP_LABEL_MAX 63
@@ -80,6 +81,7 @@ struct gdp_labels_input {
     const struct gdp_node *node;  /* NULL or without GPUs: only the timestamp label */
     const struct gdp_config *cfg; /* MIG strategy, sharing, gfd settings */
     const char *machine_type;     /* content of the machine type file, or NULL: "unknown" */
+    const struct gdp_vgpu_info *vgpu; /* vGPU probe result, or NULL: no vGPU labels */
     int64_t now;                  /* Unix seconds for nvidia.com/gfd.timestamp */
 };
 
