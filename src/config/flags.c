@@ -319,7 +319,9 @@ gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
                   "the next argument\n(booleans only after =). A flag given on the command line "
                   "beats its environment variable,\nwhich beats the default. List values are "
                   "comma-separated; a repeated list flag accumulates.\n\n",
-                  list ? "list" : gfd ? "gpu-feature-discovery" : "serve");
+                  list  ? "list"
+                  : gfd ? "gpu-feature-discovery"
+                        : "serve");
     for (size_t i = 0; i < gdp_n_opts; i++) {
         if ((gdp_opts[i].scope & (unsigned)cmd) != 0) {
             print_opt(f, &gdp_opts[i], cmd);

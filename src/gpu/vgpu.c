@@ -18,13 +18,13 @@
 #include "core/diag.h"
 #include "core/util.h"
 
-#define CONFIG_SIZE       256
-#define PCI_STATUS        0x06
-#define PCI_STATUS_CAPS   0x10
-#define PCI_CAP_PTR       0x34
-#define PCI_CAP_VENDOR    0x09
-#define RECORDS_START     5
-#define FIELD_LEN         10
+#define CONFIG_SIZE     256
+#define PCI_STATUS      0x06
+#define PCI_STATUS_CAPS 0x10
+#define PCI_CAP_PTR     0x34
+#define PCI_CAP_VENDOR  0x09
+#define RECORDS_START   5
+#define FIELD_LEN       10
 
 /* Reads the first CONFIG_SIZE bytes of a config file; returns bytes read or -errno. */
 static ssize_t

@@ -12,9 +12,9 @@
 struct gdp_diag;
 
 struct gdp_vgpu_info {
-    bool present;                     /* at least one vGPU device */
-    char host_driver_version[16];     /* e.g. "460.16"; may be empty */
-    char host_driver_branch[16];      /* e.g. "r460_00"; may be empty */
+    bool present;                 /* at least one vGPU device */
+    char host_driver_version[16]; /* e.g. "460.16"; may be empty */
+    char host_driver_branch[16];  /* e.g. "r460_00"; may be empty */
 };
 
 /*

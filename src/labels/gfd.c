@@ -85,23 +85,35 @@ res_setu(const struct ctx *c, const struct res *r, const char *suffix, uint64_t 
     res_set(c, r, suffix, buf);
 }
 
-/* "<part>-<part>-..." of the sanitised parts, "-SHARED" when replicated and not renamed. */
+/*
+ * "<model>-<part>-..." of the sanitised parts, "-SHARED" when replicated and not renamed.
+ * Our rule: when that is longer than a label value may be, the model part (first) is
+ * shortened (gdp_labels_fit) so that the MIG profile and -SHARED stay readable.
+ */
 static void
-product_name(const struct res *r, const char *const *parts, size_t n, char *buf, size_t size)
+product_name(const struct ctx *c, const struct res *r, const char *const *parts, size_t n,
+             char *buf, size_t size)
 {
-    buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
+    char model[NAME_BUF], rest[NAME_BUF] = "";
+    gdp_labels_sanitise(parts[0], model, sizeof model);
+    for (size_t i = 1; i < n; i++) {
         char part[NAME_BUF];
         gdp_labels_sanitise(parts[i], part, sizeof part);
-        if (part[0] == '\0') {
-            continue;
-        }
-        size_t len = strlen(buf);
-        (void)snprintf(buf + len, size - len, "%s%s", len > 0 ? "-" : "", part);
+        size_t len = strlen(rest);
+        (void)snprintf(rest + len, sizeof rest - len, "-%s", part);
     }
     if (res_replicas(r) > 1 && r->rep != NULL && r->rep->rename == NULL) {
-        size_t len = strlen(buf);
-        (void)snprintf(buf + len, size - len, "-SHARED");
+        size_t len = strlen(rest);
+        (void)snprintf(rest + len, sizeof rest - len, "-SHARED");
+    }
+    (void)snprintf(buf, size, "%s%s", model, model[0] != '\0' ? rest : rest + 1);
+    size_t room = strlen(rest) < GDP_LABEL_MAX - 16 ? GDP_LABEL_MAX - strlen(rest) : 16;
+    if (strlen(buf) > GDP_LABEL_MAX && gdp_labels_fit(model, room)) {
+        gdp_labels_warn(c->l,
+                        "%s.product: \"%s\" is longer than %d characters; written as "
+                        "\"%s%s\"",
+                        r->name, buf, GDP_LABEL_MAX, model, rest);
+        (void)snprintf(buf, size, "%s%s", model, rest);
     }
 }
 
@@ -111,7 +123,7 @@ base_labels(const struct ctx *c, const struct res *r, size_t count, const char *
             size_t n)
 {
     char product[NAME_BUF * 2];
-    product_name(r, parts, n, product, sizeof product);
+    product_name(c, r, parts, n, product, sizeof product);
     unsigned replicas = res_replicas(r);
     res_set(c, r, "product", product);
     res_setu(c, r, "count", count);
@@ -123,9 +135,9 @@ base_labels(const struct ctx *c, const struct res *r, size_t count, const char *
 static const char *
 arch_family(int major, int minor)
 {
-    static const char *const by_major[] = {NULL,      "tesla",  "fermi",     "kepler", NULL,
-                                           "maxwell", "pascal", NULL,        NULL,     "hopper",
-                                           "blackwell", NULL,   "blackwell", "rubin"};
+    static const char *const by_major[] = {NULL,        "tesla",  "fermi",     "kepler", NULL,
+                                           "maxwell",   "pascal", NULL,        NULL,     "hopper",
+                                           "blackwell", NULL,     "blackwell", "rubin"};
     if (major == 7) {
         return minor < 5 ? "volta" : "turing";
     }
@@ -435,9 +447,11 @@ mode_label(const struct ctx *c)
     const char *mode = "unknown";
     if (same && class == PCI_CLASS_3D) {
         mode = "compute";
+
     } else if (same && class == PCI_CLASS_VGA) {
         mode = "graphics";
     }
+
     gdp_labels_set(c->l, P "gpu.mode", "%s", mode);
 }
 
@@ -455,8 +469,9 @@ clique_label(const struct ctx *c)
             first = d;
         } else if (!streq(first->cluster_uuid, d->cluster_uuid) ||
                    first->clique_id != d->clique_id) {
-            gdp_labels_warn(c->l, "GPUs disagree on their NVLink fabric cluster or clique "
-                                  "(%s.%u vs %s.%u); no nvidia.com/gpu.clique label",
+            gdp_labels_warn(c->l,
+                            "GPUs disagree on their NVLink fabric cluster or clique "
+                            "(%s.%u vs %s.%u); no nvidia.com/gpu.clique label",
                             first->cluster_uuid, first->clique_id, d->cluster_uuid, d->clique_id);
             return;
         }
@@ -496,8 +511,10 @@ fit_values(struct gdp_labels *l)
         }
         _cleanup_free_ char *full = gdp_strdup(l->v[i].value);
         (void)gdp_labels_fit_value(l->v[i].value);
-        gdp_labels_warn(l, "label %s: value \"%s\" is not a valid label value; written as \"%s\"",
-                        l->v[i].key, full, l->v[i].value);
+        gdp_labels_warn(l,
+                        "label %s: \"%s\" is not a valid Kubernetes label value (at most %d "
+                        "characters of [A-Za-z0-9_.-]); written as \"%s\"",
+                        l->v[i].key, full, GDP_LABEL_MAX, l->v[i].value);
     }
 }
 

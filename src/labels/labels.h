@@ -22,7 +22,7 @@ struct gdp_vgpu_info;
 /* Kubernetes' limit on a label value and on the name part of a key. */
 #define GDP_LABEL_MAX 63
 /* node-feature-discovery ignores feature files larger than this. */
-#define GDP_LABELS_FILE_MAX ((size_t)64 * 1024)
+#define GDP_LABELS_FILE_MAX    ((size_t)64 * 1024)
 #define GDP_LABELS_WARNING_MAX 320
 
 struct gdp_label {
@@ -78,11 +78,11 @@ void gdp_labels_sort(struct gdp_labels *l);
 
 /* What gdp_labels_build() needs besides the node. */
 struct gdp_labels_input {
-    const struct gdp_node *node;  /* NULL or without GPUs: only the timestamp label */
-    const struct gdp_config *cfg; /* MIG strategy, sharing, gfd settings */
-    const char *machine_type;     /* content of the machine type file, or NULL: "unknown" */
+    const struct gdp_node *node;      /* NULL or without GPUs: only the timestamp label */
+    const struct gdp_config *cfg;     /* MIG strategy, sharing, gfd settings */
+    const char *machine_type;         /* content of the machine type file, or NULL: "unknown" */
     const struct gdp_vgpu_info *vgpu; /* vGPU probe result, or NULL: no vGPU labels */
-    int64_t now;                  /* Unix seconds for nvidia.com/gfd.timestamp */
+    int64_t now;                      /* Unix seconds for nvidia.com/gfd.timestamp */
 };
 
 /*

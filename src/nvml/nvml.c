@@ -523,8 +523,8 @@ gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent, struct gd
 }
 
 int
-gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d,
-                       struct gdp_nvml_fabric *ret, struct gdp_diag *diag)
+gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d, struct gdp_nvml_fabric *ret,
+                       struct gdp_diag *diag)
 {
     nvmlGpuFabricInfo_t info = {0};
     *ret = (struct gdp_nvml_fabric){0};

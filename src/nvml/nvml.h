@@ -121,8 +121,8 @@ int gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent,
 
 /* A GPU's NVLink fabric membership (IMEX domains). */
 struct gdp_nvml_fabric {
-    bool attached;          /* registration with the fabric completed successfully */
-    char cluster_uuid[40];  /* "8-4-4-4-12" lower-case hex; empty unless attached */
+    bool attached;         /* registration with the fabric completed successfully */
+    char cluster_uuid[40]; /* "8-4-4-4-12" lower-case hex; empty unless attached */
     unsigned clique_id;
 };
 

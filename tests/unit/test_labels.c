@@ -80,9 +80,13 @@ static struct gdp_device *
 add_gpu(struct fixture *f, const char *name, bool mig)
 {
     struct gdp_device *d = &f->dev[f->node.n_devices++];
-    *d = (struct gdp_device){.kind = GDP_DEVICE_GPU, .parent = -1, .cc_major = 8,
-                             .memory_bytes = (uint64_t)40960 << 20, .mig_capable = mig,
-                             .mig_enabled = mig, .pci_class = 0x030200};
+    *d = (struct gdp_device){.kind = GDP_DEVICE_GPU,
+                             .parent = -1,
+                             .cc_major = 8,
+                             .memory_bytes = (uint64_t)40960 << 20,
+                             .mig_capable = mig,
+                             .mig_enabled = mig,
+                             .pci_class = 0x030200};
     (void)gdp_strlcpy(d->name, name, sizeof d->name);
     return d;
 }
@@ -92,8 +96,12 @@ add_mig(struct fixture *f, const char *profile)
 {
     int parent = (int)f->node.n_devices - 1;
     struct gdp_device *d = &f->dev[f->node.n_devices++];
-    *d = (struct gdp_device){.kind = GDP_DEVICE_MIG, .parent = parent, .mig_memory_mib = 4864,
-                             .multiprocessors = 14, .gi_slices = 1, .ci_slices = 1,
+    *d = (struct gdp_device){.kind = GDP_DEVICE_MIG,
+                             .parent = parent,
+                             .mig_memory_mib = 4864,
+                             .multiprocessors = 14,
+                             .gi_slices = 1,
+                             .ci_slices = 1,
                              .engines_copy = 1};
     (void)gdp_strlcpy(d->profile, profile, sizeof d->profile);
     f->dev[parent].n_mig++;
@@ -223,8 +231,9 @@ static void
 long_product_is_shortened(void **state)
 {
     struct fixture *f = *state;
-    add_gpu(f, "NVIDIA Super Long Experimental Accelerator Board With A Very Long Marketing "
-               "Name (Rev 2)",
+    add_gpu(f,
+            "NVIDIA Super Long Experimental Accelerator Board With A Very Long Marketing "
+            "Name (Rev 2)",
             false);
     assert_int_equal(build(f), 0);
     const char *p = gdp_labels_get(&f->l, "nvidia.com/gpu.product");
@@ -275,7 +284,8 @@ format_has_expiry_and_bound(void **state _unused_)
     gdp_labels_set(&l, "nvidia.com/a", "%s", "2");
     _cleanup_free_ char *text = NULL;
     assert_int_equal(gdp_labels_format(&l, 1700000180, &text, &diag), 0);
-    assert_string_equal(text, "# +expiry-time=2023-11-14T22:16:20Z\nnvidia.com/a=2\nnvidia.com/b=x\n");
+    assert_string_equal(text,
+                        "# +expiry-time=2023-11-14T22:16:20Z\nnvidia.com/a=2\nnvidia.com/b=x\n");
     free(text);
     text = NULL;
     assert_int_equal(gdp_labels_format(&l, 0, &text, &diag), 0);
@@ -320,8 +330,7 @@ write_file_replaces_atomically(void **state _unused_)
 /* ---- vGPU ---- */
 
 static void
-write_device(const char *root, const char *name, const char *vendor, const uint8_t *cfg,
-             size_t len)
+write_device(const char *root, const char *name, const char *vendor, const uint8_t *cfg, size_t len)
 {
     _cleanup_free_ char *dir = gdp_asprintf("%s/bus/pci/devices/%s", root, name);
     _cleanup_free_ char *cmd = gdp_asprintf("mkdir -p '%s'", dir);
@@ -347,10 +356,10 @@ vgpu_from_vendor_capability(void **state _unused_)
     assert_non_null(mkdtemp(root));
     uint8_t cfg[256] = {0x10, 0xde};
     write_device(root, "0000:00:01.0", "0x8086", cfg, sizeof cfg); /* not NVIDIA: skipped */
-    cfg[0x06] = 0x10; /* capability list present */
+    cfg[0x06] = 0x10;                                              /* capability list present */
     cfg[0x34] = 0x40;
-    const uint8_t cap[] = {0x09, 0x00, 27, 'V', 'F', 0x00, 22, '4', '6', '0', '.', '1', '6',
-                           0,    0,    0,  0,   'r', '4', '6',  '0', '_', '0', '0'};
+    const uint8_t cap[] = {0x09, 0x00, 27, 'V', 'F', 0x00, 22,  '4', '6', '0', '.', '1',
+                           '6',  0,    0,  0,   0,   'r',  '4', '6', '0', '_', '0', '0'};
     memcpy(cfg + 0x40, cap, sizeof cap);
     write_device(root, "0000:3b:00.0", "0x10de", cfg, sizeof cfg);
     assert_int_equal(gdp_vgpu_probe(root, &info, &diag), 0);
