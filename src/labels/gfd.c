@@ -65,16 +65,23 @@ res_replicas(const struct res *r)
     return r->rep != NULL && r->rep->replicas > 0 ? r->rep->replicas : 1;
 }
 
-/* Sets "<resource>.<suffix>"; a key that is not a valid label name has '+' replaced. */
+/* Sets "<resource>.<suffix>". */
 static void
 res_set(const struct ctx *c, const struct res *r, const char *suffix, const char *value)
 {
     char key[256];
     (void)snprintf(key, sizeof key, "%s.%s", r->name, suffix);
-    for (char *p = key; *p != '\0'; p++) {
-        *p = *p == '+' ? '_' : *p; /* "mig-1g.10gb+me": '+' is not allowed in a label name */
-    }
     gdp_labels_set(c->l, key, "%s", value);
+}
+
+/* NVIDIA's name of a MIG device: its profile with '+' turned into '.' ("1g.10gb.me"). */
+static void
+mig_name(const struct gdp_device *m, char *buf, size_t size)
+{
+    (void)gdp_strlcpy(buf, m->profile, size);
+    for (char *p = buf; *p != '\0'; p++) {
+        *p = *p == '+' ? '.' : *p;
+    }
 }
 
 static void
@@ -176,7 +183,9 @@ mig_labels(const struct ctx *c, const char *name, const struct gdp_device *m, si
     struct res r;
     res_init(&r, c, name, true);
     const struct gdp_device *parent = gdp_device_gpu(c->node, m);
-    const char *parts[] = {parent->name, "MIG", m->profile};
+    char profile[GDP_PROFILE_MAX];
+    mig_name(m, profile, sizeof profile);
+    const char *parts[] = {parent->name, "MIG", profile};
     base_labels(c, &r, count, parts, 3);
     res_setu(c, &r, "memory", m->mig_memory_mib);
     res_setu(c, &r, "multiprocessors", m->multiprocessors);
@@ -375,9 +384,10 @@ mig_mixed_labels(const struct ctx *c)
         if (d->kind != GDP_DEVICE_MIG || !first_of_profile(node, i)) {
             continue;
         }
-        char name[GDP_PROFILE_MAX + 32];
+        char name[GDP_PROFILE_MAX + 32], profile[GDP_PROFILE_MAX];
         size_t first = 0;
-        (void)snprintf(name, sizeof name, P "mig-%s", d->profile);
+        mig_name(d, profile, sizeof profile);
+        (void)snprintf(name, sizeof name, P "mig-%s", profile);
         mig_labels(c, name, d, profile_count(node, d->profile, &first));
     }
 }
