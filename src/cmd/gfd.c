@@ -155,12 +155,8 @@ wait_signal(const sigset_t *set, int64_t interval_ns)
         if (sig < 0 && errno == EAGAIN) {
             return WAKE_TIMER;
         }
-        if (sig == SIGHUP) {
-            return WAKE_RELOAD;
-        }
         if (sig > 0) {
-            log_info("received signal %d, shutting down", sig);
-            return WAKE_STOP;
+            return sig == SIGHUP ? WAKE_RELOAD : WAKE_STOP;
         }
         /* EINTR from a signal outside the set: wait again (a shorter wait is harmless) */
     }
@@ -199,9 +195,11 @@ note_node_feature_api(const struct gdp_config *cfg)
              out != NULL && out[0] != '\0' ? out : "standard output");
 }
 
+/* On stop: labels of a GFD that no longer refreshes them must go (NVIDIA's rule). */
 static void
 remove_output(const struct gdp_config *cfg)
 {
+    log_info("stop signal received, shutting down");
     const char *path = cfg->gfd.output_file;
     if (path != NULL && path[0] != '\0' && cfg->gfd.sleep_interval_ns != GDP_DURATION_INFINITE &&
         unlink(path) < 0 && errno != ENOENT) {

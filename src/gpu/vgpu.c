@@ -95,7 +95,7 @@ parse_records(const uint8_t *cap, size_t len, struct gdp_vgpu_info *ret)
         }
         pos += cap[pos + 1];
     }
-    if (pos >= len || cap[pos] != 0 || pos + 2 + 2 * FIELD_LEN > len) {
+    if (pos >= len || cap[pos] != 0 || pos + 2 + FIELD_LEN + FIELD_LEN > len) {
         return -EPROTO;
     }
     copy_field(cap + pos + 2, ret->host_driver_version, sizeof ret->host_driver_version);

@@ -79,8 +79,8 @@ static void
 mig_name(const struct gdp_device *m, char *buf, size_t size)
 {
     (void)gdp_strlcpy(buf, m->profile, size);
-    for (char *p = buf; *p != '\0'; p++) {
-        *p = *p == '+' ? '.' : *p;
+    for (char *p = strchr(buf, '+'); p != NULL; p = strchr(p, '+')) {
+        *p = '.';
     }
 }
 
@@ -97,6 +97,18 @@ res_setu(const struct ctx *c, const struct res *r, const char *suffix, uint64_t 
  * Our rule: when that is longer than a label value may be, the model part (first) is
  * shortened (gdp_labels_fit) so that the MIG profile and -SHARED stay readable.
  */
+/* Appends "-" and s to buf (of size size), cutting what does not fit. */
+static void
+append_part(char *buf, size_t size, const char *s)
+{
+    size_t len = strlen(buf);
+    if (len + 1 < size) {
+        buf[len++] = '-';
+        buf[len] = '\0';
+        (void)gdp_strlcpy(buf + len, s, size - len);
+    }
+}
+
 static void
 product_name(const struct ctx *c, const struct res *r, const char *const *parts, size_t n,
              char *buf, size_t size)
@@ -106,12 +118,10 @@ product_name(const struct ctx *c, const struct res *r, const char *const *parts,
     for (size_t i = 1; i < n; i++) {
         char part[NAME_BUF];
         gdp_labels_sanitise(parts[i], part, sizeof part);
-        size_t len = strlen(rest);
-        (void)snprintf(rest + len, sizeof rest - len, "-%s", part);
+        append_part(rest, sizeof rest, part);
     }
     if (res_replicas(r) > 1 && r->rep != NULL && r->rep->rename == NULL) {
-        size_t len = strlen(rest);
-        (void)snprintf(rest + len, sizeof rest - len, "-SHARED");
+        append_part(rest, sizeof rest, "SHARED");
     }
     (void)snprintf(buf, size, "%s%s", model, model[0] != '\0' ? rest : rest + 1);
     size_t room = strlen(rest) < GDP_LABEL_MAX - 16 ? GDP_LABEL_MAX - strlen(rest) : 16;
@@ -165,7 +175,7 @@ gpu_model_labels(const struct ctx *c, const struct gdp_device *d, size_t count, 
     res_init(&r, c, GPU_RES, sharing);
     const char *parts[] = {d->name};
     base_labels(c, &r, count, parts, 1);
-    uint64_t mib = d->memory_bytes / (1024 * 1024);
+    uint64_t mib = d->memory_bytes >> 20;
     if (mib != 0) {
         res_setu(c, &r, "memory", mib);
     }
