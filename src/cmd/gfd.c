@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,47 @@ enum wake {
     WAKE_STOP,
 };
 
+/* Warnings of one pass; one already logged by the previous pass is not logged again. */
+struct warnings {
+    char *seen;    /* the previous pass's, each as "\n<text>\n" */
+    char *pending; /* this pass's */
+};
+
+static void warn_once(struct warnings *w, const char *fmt, ...) _printf_(2, 3);
+
+static void
+warn_once(struct warnings *w, const char *fmt, ...)
+{
+    char text[GDP_LABELS_WARNING_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    _cleanup_free_ char *entry = gdp_asprintf("\n%s\n", text);
+    if (w->seen == NULL || strstr(w->seen, entry) == NULL) {
+        log_warn("%s", text);
+    }
+    char *old = w->pending;
+    w->pending = gdp_asprintf("%s%s", old != NULL ? old : "", entry);
+    free(old);
+}
+
+static void
+warnings_done(struct warnings *w)
+{
+    free(w->seen);
+    free(w->pending);
+}
+
+static void
+warnings_next_pass(struct warnings *w)
+{
+    free(w->seen);
+    w->seen = TAKE_PTR(w->pending);
+}
+
 static char *
-read_machine_type(const char *path)
+read_machine_type(const char *path, struct warnings *w)
 {
     char *text = NULL;
     if (path == NULL || path[0] == '\0') {
@@ -47,8 +87,9 @@ read_machine_type(const char *path)
     }
     int r = gdp_read_file(path, MACHINE_TYPE_MAX, &text);
     if (r < 0) {
-        log_warn("cannot read machine type file %s: %s; labelling nvidia.com/gpu.machine=unknown",
-                 path, gdp_strerror(r));
+        warn_once(w,
+                  "cannot read machine type file %s: %s; labelling nvidia.com/gpu.machine=unknown",
+                  path, gdp_strerror(r));
         return NULL;
     }
     return text;
@@ -56,7 +97,8 @@ read_machine_type(const char *path)
 
 /* Loads NVML and discovers the node; *ret stays NULL when NVML is unavailable and allowed. */
 static int
-discover(const struct gdp_config *cfg, struct gdp_nvml **ret_nv, struct gdp_node **ret)
+discover(const struct gdp_config *cfg, struct warnings *w, struct gdp_nvml **ret_nv,
+         struct gdp_node **ret)
 {
     struct gdp_diag diag = {0};
     const struct gdp_discover_opts opts = {
@@ -71,11 +113,22 @@ discover(const struct gdp_config *cfg, struct gdp_nvml **ret_nv, struct gdp_node
         return log_error_errno(r, "failed to initialize NVML: %s", diag.msg);
     }
     if (r < 0) {
-        log_warn("failed to initialize NVML: %s; labelling without GPUs "
-                 "(--fail-on-init-error=false)",
-                 diag.msg);
+        warn_once(w,
+                  "failed to initialize NVML: %s; labelling without GPUs "
+                  "(--fail-on-init-error=false)",
+                  diag.msg);
     }
     return 0;
+}
+
+static void
+probe_vgpu(struct warnings *w, struct gdp_vgpu_info *ret)
+{
+    struct gdp_diag diag = {0};
+    if (gdp_vgpu_probe(getenv("GDP_SYSFS_ROOT"), ret, &diag) < 0) {
+        warn_once(w, "vGPU detection failed, no nvidia.com/vgpu.* labels: %s", diag.msg);
+        ret->present = false;
+    }
 }
 
 static int
@@ -101,42 +154,49 @@ output(const struct gdp_config *cfg, const struct gdp_labels *labels, int64_t no
     if (r < 0) {
         return log_error_errno(r, "%s", diag.msg);
     }
-    log_info("wrote %zu labels to %s", labels->n, path);
+    log_debug("wrote %zu labels to %s", labels->n, path);
+    return 0;
+}
+
+/* Computes the labels of node; logs and returns a negative code on failure. */
+static int
+compute(const struct gdp_config *cfg, const struct gdp_node *node, struct warnings *w, int64_t now,
+        struct gdp_labels *ret)
+{
+    struct gdp_diag diag = {0};
+    struct gdp_vgpu_info vgpu = {0};
+    probe_vgpu(w, &vgpu);
+    _cleanup_free_ char *machine = read_machine_type(cfg->gfd.machine_type_file, w);
+    const struct gdp_labels_input in = {
+            .node = node, .cfg = cfg, .machine_type = machine, .vgpu = &vgpu, .now = now};
+    int r = gdp_labels_build(&in, ret, &diag);
+    for (size_t i = 0; i < ret->n_warnings; i++) {
+        warn_once(w, "%s", ret->warnings[i]);
+    }
+    if (r < 0) {
+        return log_error_errno(r, "cannot generate labels: %s", diag.msg);
+    }
+    if (node == NULL || node->n_devices == 0) {
+        warn_once(w, "no GPUs found: only the timestamp label is written");
+    }
     return 0;
 }
 
 /* One labelling pass. Returns 0 or a negative code (already logged). */
 static int
-label_once(const struct gdp_config *cfg)
+label_once(const struct gdp_config *cfg, struct warnings *w)
 {
-    struct gdp_diag diag = {0};
     struct gdp_nvml *nv = NULL;
     struct gdp_node *node = NULL;
-    int r = discover(cfg, &nv, &node);
-    _cleanup_free_ char *machine = read_machine_type(cfg->gfd.machine_type_file);
-    struct gdp_vgpu_info vgpu = {0};
-    if (gdp_vgpu_probe(getenv("GDP_SYSFS_ROOT"), &vgpu, &diag) < 0) {
-        log_warn("vGPU detection failed, no nvidia.com/vgpu.* labels: %s", diag.msg);
-        vgpu.present = false;
-    }
     struct gdp_labels labels = {0};
     const int64_t now = (int64_t)time(NULL);
-    const struct gdp_labels_input in = {
-            .node = node, .cfg = cfg, .machine_type = machine, .vgpu = &vgpu, .now = now};
-    r = r < 0 ? r : gdp_labels_build(&in, &labels, &diag);
-    for (size_t i = 0; i < labels.n_warnings; i++) {
-        log_warn("%s", labels.warnings[i]);
-    }
-    if (r < 0 && diag.msg[0] != '\0') {
-        log_error("cannot generate labels: %s", diag.msg);
-    }
-    if (r == 0 && (node == NULL || node->n_devices == 0)) {
-        log_warn("no GPUs found: only the timestamp label is written");
-    }
+    int r = discover(cfg, w, &nv, &node);
+    r = r < 0 ? r : compute(cfg, node, w, now, &labels);
     r = r < 0 ? r : output(cfg, &labels, now);
     gdp_labels_done(&labels);
     gdp_node_free(node);
     gdp_nvml_free(nv);
+    warnings_next_pass(w);
     return r;
 }
 
@@ -218,8 +278,9 @@ gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src)
     (void)sigaddset(&set, SIGQUIT);
     (void)sigprocmask(SIG_BLOCK, &set, NULL);
     note_node_feature_api(cfg);
+    _cleanup_(warnings_done) struct warnings warned = {0};
     for (;;) {
-        if (label_once(cfg) < 0) {
+        if (label_once(cfg, &warned) < 0) {
             return GDP_EXIT_FAILURE;
         }
         if (cfg->gfd.oneshot) {

@@ -342,3 +342,22 @@ def test_help_lists_gfd_flags(plugin):
                  "GFD_OUTPUT_FILE", "GFD_CONFIG_FILE, CONFIG_FILE"):
         assert flag in p.stdout, flag
     assert "--pass-device-specs" not in p.stdout
+
+
+def test_loop_logs_a_warning_once(plugin, tmp_path):
+    """The mixed-model warning is logged by the first pass, not by every pass after it."""
+    out = tmp_path / "gfd"
+    d = Daemon(plugin, GFD_NODES / "mixed-models.yaml", "--sleep-interval=200ms", f"-o={out}")
+    try:
+        assert wait_for(lambda: read_labels(out) is not None)
+        inodes = set()
+
+        def three_passes():
+            inodes.add(out.stat().st_ino)  # each pass renames a new file into place
+            return len(inodes) >= 3
+
+        assert wait_for(three_passes)
+    finally:
+        rc, err = d.stop()
+    assert rc == 0, err
+    assert err.count("2 GPU models on this node") == 1, err
