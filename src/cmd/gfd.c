@@ -9,6 +9,8 @@
  * SIGQUIT stop it, removing the file it kept up to date. This process serves nothing else, so
  * it waits for signals with sigtimedwait() instead of an event loop.
  */
+#include "cmd/gfd.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,6 +73,10 @@ warnings_done(struct warnings *w)
     free(w->pending);
 }
 
+struct gdp_gfd_writer {
+    struct warnings warned;
+};
+
 static void
 warnings_next_pass(struct warnings *w)
 {
@@ -131,21 +137,16 @@ probe_vgpu(struct warnings *w, struct gdp_vgpu_info *ret)
     }
 }
 
+/* Writes the labels to path (empty: standard output) with an expiry line when expiry > 0. */
 static int
-output(const struct gdp_config *cfg, const struct gdp_labels *labels, int64_t now)
+output(const char *path, const struct gdp_labels *labels, int64_t expiry)
 {
     struct gdp_diag diag = {0};
-    int64_t interval = cfg->gfd.sleep_interval_ns;
-    int64_t expiry = 0;
-    if (!cfg->gfd.oneshot && interval > 0) {
-        expiry = now + (interval + NS_PER_SEC - 1) / NS_PER_SEC * EXPIRY_INTERVALS;
-    }
     _cleanup_free_ char *text = NULL;
     int r = gdp_labels_format(labels, expiry, &text, &diag);
     if (r < 0) {
         return log_error_errno(r, "%s", diag.msg);
     }
-    const char *path = cfg->gfd.output_file;
     if (path == NULL || path[0] == '\0') {
         (void)fputs(text, stdout);
         return fflush(stdout) == 0 ? 0 : log_error_errno(-EIO, "cannot write the labels");
@@ -156,6 +157,17 @@ output(const struct gdp_config *cfg, const struct gdp_labels *labels, int64_t no
     }
     log_debug("wrote %zu labels to %s", labels->n, path);
     return 0;
+}
+
+/* Three sleep intervals from now in loop mode with a finite interval, else 0 (none). */
+static int64_t
+expiry_of(const struct gdp_config *cfg, int64_t now)
+{
+    int64_t interval = cfg->gfd.sleep_interval_ns;
+    if (cfg->gfd.oneshot || interval <= 0) {
+        return 0;
+    }
+    return now + (interval + NS_PER_SEC - 1) / NS_PER_SEC * EXPIRY_INTERVALS;
 }
 
 /* Computes the labels of node; logs and returns a negative code on failure. */
@@ -192,7 +204,7 @@ label_once(const struct gdp_config *cfg, struct warnings *w)
     const int64_t now = (int64_t)time(NULL);
     int r = discover(cfg, w, &nv, &node);
     r = r < 0 ? r : compute(cfg, node, w, now, &labels);
-    r = r < 0 ? r : output(cfg, &labels, now);
+    r = r < 0 ? r : output(cfg->gfd.output_file, &labels, expiry_of(cfg, now));
     gdp_labels_done(&labels);
     gdp_node_free(node);
     gdp_nvml_free(nv);
@@ -295,4 +307,33 @@ gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src)
             reload(cfg, src);
         }
     }
+}
+
+struct gdp_gfd_writer *
+gdp_gfd_writer_new(void)
+{
+    return gdp_calloc(1, sizeof(struct gdp_gfd_writer));
+}
+
+void
+gdp_gfd_writer_free(struct gdp_gfd_writer *w)
+{
+    if (w != NULL) {
+        warnings_done(&w->warned);
+        free(w);
+    }
+}
+
+int
+gdp_gfd_writer_write(struct gdp_gfd_writer *w, const struct gdp_config *cfg,
+                     const struct gdp_node *node, const char *path)
+{
+    struct gdp_labels labels = {0};
+    const int64_t now = (int64_t)time(NULL);
+    /* no expiry: the plugin rewrites on events only, not on a period */
+    int r = compute(cfg, node, &w->warned, now, &labels);
+    r = r < 0 ? r : output(path, &labels, 0);
+    gdp_labels_done(&labels);
+    warnings_next_pass(&w->warned);
+    return r;
 }

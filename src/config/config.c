@@ -439,6 +439,17 @@ const struct gdp_opt gdp_opts[] = {
                         "selected (ours; NVIDIA's plugin always uses /var/run/cdi).",
         },
         {
+                OPT("labels-output-file", STRING, labels_output_file),
+                .implemented = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("LABELS_OUTPUT_FILE"),
+                .def = "",
+                .arg = "PATH",
+                .help = "Also write the node labels of gpu-feature-discovery to this "
+                        "node-feature-discovery feature file, after every start, reload and "
+                        "health change (ours; one DaemonSet instead of two). Empty: no labels.",
+        },
+        {
                 OPT("log-level", ENUM, log_level),
                 .implemented = true,
                 .scope = SERVE_AND_LIST | GDP_CMD_GFD,

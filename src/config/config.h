@@ -188,6 +188,8 @@ struct gdp_config {
     char *gfd_namespace;
     char *gfd_node_name;
     char *gfd_pod_name;
+    /* ours: `serve` also writes the gpu-feature-discovery labels to this file; "" = no */
+    char *labels_output_file;
     struct gdp_resource_patterns resource_gpus; /* resources.gpus */
     struct gdp_resource_patterns resource_mig;  /* resources.mig */
     struct gdp_sharing sharing;

@@ -361,3 +361,43 @@ def test_loop_logs_a_warning_once(plugin, tmp_path):
         rc, err = d.stop()
     assert rc == 0, err
     assert err.count("2 GPU models on this node") == 1, err
+
+
+def test_serve_writes_the_labels_in_process(plugin, tmp_path):
+    """`serve --labels-output-file`: the same labels from the running plugin, rewritten after
+    a reload and a health change, removed when it stops."""
+    from daemon import Daemon as ServeDaemon
+
+    out = tmp_path / "labels" / "gfd"
+    out.parent.mkdir()
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("version: v1\n")
+    fifo = tmp_path / "control"
+    fake_sysfs(plugin.tmp, NODES / "pcie-t4x4.yaml")
+    d = ServeDaemon(plugin, tmp_path, node="pcie-t4x4.yaml",
+                    args=(f"--labels-output-file={out}", f"--config-file={cfg}"),
+                    env={"MOCK_NVML_CONTROL": str(fifo), "GFD_MACHINE_TYPE_FILE": "x"})
+    try:
+        d.kubelet.wait_registration()
+        d.wait_for(lambda: read_labels(out) is not None, "the labels file")
+        labels = parse(out.read_text())
+        golden = parse((GOLDEN / "pcie-t4x4-none-none.txt").read_text())
+        del labels["nvidia.com/gfd.timestamp"], labels["nvidia.com/gpu.machine"]
+        del golden["nvidia.com/gpu.machine"]
+        assert labels == golden, "the plugin must write what gpu-feature-discovery writes"
+        assert not out.read_text().startswith("#")
+
+        cfg.write_text(SHARING["time-slicing"])
+        d.send(signal.SIGHUP)
+        d.wait_for(lambda: "gpu.replicas=4" in (read_labels(out) or ""), "relabel on reload")
+
+        ino = out.stat().st_ino
+        with open(fifo, "w") as f:
+            f.write("xid GPU-400cb70f-964e-43c0-b4a3-165de1ab3e01 48\n")
+        d.wait_for(lambda: out.stat().st_ino != ino, "relabel on a health change")
+        assert "nvidia.com/gpu.count=4" in out.read_text()
+        assert d.stop() == 0
+    finally:
+        d.close()
+    assert not out.exists()
+    assert "use-node-feature-api" not in d.log
