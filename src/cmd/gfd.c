@@ -186,7 +186,8 @@ compute(const struct gdp_config *cfg, const struct gdp_node *node, struct warnin
         warn_once(w, "%s", ret->warnings[i]);
     }
     if (r < 0) {
-        return log_error_errno(r, "cannot generate labels: %s", diag.msg);
+        log_error("cannot generate labels: %s", diag.msg); /* diag already says why */
+        return r;
     }
     if (node == NULL || node->n_devices == 0) {
         warn_once(w, "no GPUs found: only the timestamp label is written");
