@@ -327,6 +327,70 @@ write_file_replaces_atomically(void **state _unused_)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- gpu-feature-discovery's flags through the option table ---- */
+
+/* A writable string, as argv and envp entries are. */
+#define W(s) ((char[]){s})
+
+static int
+parse_gfd(struct gdp_config *c, char **argv, char **envp, const char *file_text,
+          struct gdp_diag *diag)
+{
+    int argc = 0;
+    while (argv[argc] != NULL) {
+        argc++;
+    }
+    gdp_config_init(c);
+    int r = gdp_config_parse_args(c, GDP_CMD_GFD, argc, argv, envp, diag);
+    if (r >= 0 && file_text != NULL) {
+        r = gdp_config_load_buffer(c, "cfg.yaml", file_text, strlen(file_text), diag);
+    }
+    return r;
+}
+
+static void
+gfd_flags_env_and_file(void **state _unused_)
+{
+    struct gdp_config c;
+    struct gdp_diag diag = {0};
+    char *no_args[] = {NULL};
+    char *env[] = {W("MIG_STRATEGY=single"), W("GFD_MIG_STRATEGY=mixed"),
+                   W("GFD_SLEEP_INTERVAL=1m30s"), W("USE_NODE_FEATURE_API=false"), NULL};
+    assert_int_equal(parse_gfd(&c, no_args, env, NULL, &diag), 0);
+    assert_int_equal(c.mig_strategy, GDP_MIG_MIXED); /* GFD_ first, as NVIDIA's GFD */
+    assert_int_equal(c.gfd.sleep_interval_ns, INT64_C(90000000000));
+    assert_int_equal(c.gfd.use_node_feature_api, 0);
+    assert_string_equal(c.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd");
+    gdp_config_done(&c);
+
+    /* an explicit flag beats flags.gfd of the file; an unset one takes the file's value */
+    char *args[] = {W("-o"), W("/x/gfd"), W("--oneshot=false"), NULL};
+    char *no_env[] = {NULL};
+    const char *file = "flags:\n  gfd:\n    oneshot: true\n    outputFile: /y\n"
+                       "    noTimestamp: true\n    sleepInterval: infinite\n";
+    assert_int_equal(parse_gfd(&c, args, no_env, file, &diag), 0);
+    assert_string_equal(c.gfd.output_file, "/x/gfd");
+    assert_false(c.gfd.oneshot);
+    assert_true(c.gfd.no_timestamp);
+    assert_int_equal(c.gfd.sleep_interval_ns, GDP_DURATION_INFINITE);
+    gdp_config_done(&c);
+
+    /* the plugin does not read GFD's names, and GFD's flags are not the plugin's */
+    struct gdp_config s;
+    gdp_config_init(&s);
+    assert_int_equal(gdp_config_parse_args(&s, GDP_CMD_SERVE, 0, no_args, env, &diag), 0);
+    assert_int_equal(s.mig_strategy, GDP_MIG_SINGLE);
+    char *oneshot[] = {W("--oneshot"), NULL};
+    assert_int_equal(gdp_config_parse_args(&s, GDP_CMD_SERVE, 1, oneshot, no_env, &diag),
+                     GDP_E_CONFIG);
+    gdp_config_done(&s);
+
+    char *bad[] = {W("--sleep-interval=5 minutes"), NULL};
+    assert_int_equal(parse_gfd(&c, bad, no_env, NULL, &diag), GDP_E_CONFIG);
+    assert_non_null(strstr(diag.msg, "--sleep-interval"));
+    gdp_config_done(&c);
+}
+
 /* ---- vGPU ---- */
 
 static void
@@ -392,6 +456,7 @@ main(void)
             cmocka_unit_test_setup_teardown(no_gpus_only_timestamp, setup, teardown),
             cmocka_unit_test(format_has_expiry_and_bound),
             cmocka_unit_test(write_file_replaces_atomically),
+            cmocka_unit_test(gfd_flags_env_and_file),
             cmocka_unit_test(vgpu_from_vendor_capability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
