@@ -290,6 +290,12 @@ gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src)
     (void)sigaddset(&set, SIGINT);
     (void)sigaddset(&set, SIGQUIT);
     (void)sigprocmask(SIG_BLOCK, &set, NULL);
+    if (!cfg->gfd.oneshot && cfg->gfd.sleep_interval_ns == 0) {
+        /* NVIDIA's GFD would relabel in a busy loop */
+        log_error("--sleep-interval=0 would relabel without pause: use a positive duration, "
+                  "infinite, or --oneshot");
+        return GDP_EXIT_USAGE;
+    }
     note_node_feature_api(cfg);
     _cleanup_(warnings_done) struct warnings warned = {0};
     for (;;) {

@@ -207,6 +207,9 @@ def test_environment_and_config_file(plugin, tmp_path):
     p = gfd(plugin, NODES / "a100-mig-single.yaml", "--sleep-interval=soon")
     assert p.returncode == 2
     assert "--sleep-interval" in p.stderr
+    p = gfd(plugin, NODES / "a100-mig-single.yaml", "--sleep-interval=0s", "-o", "")
+    assert p.returncode == 2 and p.stdout == ""
+    assert "without pause" in p.stderr
 
 
 def test_node_feature_api_falls_back_with_one_warning(plugin, tmp_path):
