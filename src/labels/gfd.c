@@ -402,13 +402,32 @@ mig_mixed_labels(const struct ctx *c)
     }
 }
 
+/* Splits v on '.' into at most 3 parts of out (each < 32 bytes); returns the part count. */
+static size_t
+split_version(const char *v, char out[3][32])
+{
+    size_t n = 0;
+    for (const char *p = v;; n++) {
+        size_t len = strcspn(p, ".");
+        if (n < 3) {
+            (void)snprintf(out[n], sizeof out[n], "%.*s", (int)(len < 31 ? len : 31), p);
+        }
+        if (p[len] == '\0') {
+            return n + 1;
+        }
+        p += len + 1;
+    }
+}
+
 static int
 version_labels(const struct ctx *c, struct gdp_diag *diag)
 {
     const char *v = c->node->driver_version;
-    char major[32] = "", minor[32] = "", rev[32] = "", extra[8] = "";
-    int n = sscanf(v, "%31[^.].%31[^.].%31[^.].%7s", major, minor, rev, extra);
-    if (n < 2 || n > 3 || strspn(v, "0123456789.") != strlen(v)) {
+    char parts[3][32] = {"", "", ""};
+    size_t n = split_version(v, parts);
+    const char *major = parts[0], *minor = parts[1], *rev = parts[2];
+    /* NVIDIA's rule: two or three dot-separated parts */
+    if (n < 2 || n > 3) {
         return gdp_diag_set(diag, -EPROTO,
                             "error getting driver version: version \"%s\" does not match "
                             "format \"X.Y[.Z]\"",

@@ -259,6 +259,13 @@ bad_driver_version_fails(void **state)
     const struct gdp_labels_input in = {.node = &f->node, .cfg = &f->cfg};
     assert_int_equal(gdp_labels_build(&in, &f->l, &diag), -EPROTO);
     assert_non_null(strstr(diag.msg, "X.Y[.Z]"));
+    (void)gdp_strlcpy(f->node.driver_version, "550.54.15.1", sizeof f->node.driver_version);
+    assert_int_equal(gdp_labels_build(&in, &f->l, &diag), -EPROTO);
+    gdp_labels_done(&f->l);
+    (void)gdp_strlcpy(f->node.driver_version, "560.28.03-beta", sizeof f->node.driver_version);
+    assert_int_equal(gdp_labels_build(&in, &f->l, &diag), 0);
+    assert_string_equal(gdp_labels_get(&f->l, "nvidia.com/cuda.driver-version.revision"),
+                        "03-beta");
 }
 
 static void
