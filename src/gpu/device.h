@@ -43,7 +43,7 @@ struct gdp_device {
     bool mig_enabled; /* GPU only */
     unsigned n_mig;   /* GPU only: MIG devices discovered on it */
     int pci_class; /* GPU only: PCI class code from sysfs (0x030200, 3D controller); -1 unknown */
-    /* GPU only: NVLink fabric membership (cc >= 9 and registration complete) */
+    /* GPU only: NVLink fabric membership (registration complete, with a cluster UUID) */
     bool fabric_attached;
     char cluster_uuid[40];
     unsigned clique_id;

@@ -152,8 +152,7 @@ fabric_attributes(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_de
 {
     struct gdp_diag ignored = {0};
     struct gdp_nvml_fabric fabric;
-    /* only Hopper and later join an NVLink fabric (go-nvlib's rule) */
-    if (d->cc_major < 9 || gdp_nvml_device_fabric(dc->nv, h, &fabric, &ignored) < 0) {
+    if (gdp_nvml_device_fabric(dc->nv, h, &fabric, &ignored) < 0) {
         return;
     }
     d->fabric_attached = fabric.attached;

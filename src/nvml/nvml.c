@@ -539,8 +539,10 @@ gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d, struct gd
     if (r < 0) {
         return r;
     }
-    if (info.state != NVML_GPU_FABRIC_STATE_COMPLETED || info.status != NVML_SUCCESS) {
-        return 0;
+    static const unsigned char zero[NVML_GPU_FABRIC_UUID_LEN] = {0};
+    if (info.state != NVML_GPU_FABRIC_STATE_COMPLETED || info.status != NVML_SUCCESS ||
+        memcmp(info.clusterUuid, zero, sizeof zero) == 0) {
+        return 0; /* go-nvlib's IsFabricAttached */
     }
     const unsigned char *u = info.clusterUuid;
     (void)snprintf(ret->cluster_uuid, sizeof ret->cluster_uuid,

@@ -128,7 +128,8 @@ struct gdp_nvml_fabric {
 
 /*
  * Fabric membership of a GPU handle. A library or GPU without fabric support, or a
- * registration that is not complete or did not succeed, gives 0 with ret->attached false.
+ * registration that is not complete, did not succeed or has no cluster UUID, gives 0 with
+ * ret->attached false.
  * Returns GDP_E_NVML with diag on any other NVML failure.
  */
 int gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d,
