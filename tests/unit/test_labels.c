@@ -249,6 +249,28 @@ long_product_is_shortened(void **state)
 }
 
 static void
+clique_only_when_the_fabric_agrees(void **state)
+{
+    struct fixture *f = *state;
+    struct gdp_device *a = add_gpu(f, "NVIDIA H100 80GB HBM3", false);
+    struct gdp_device *b = add_gpu(f, "NVIDIA H100 80GB HBM3", false);
+    add_gpu(f, "NVIDIA H100 80GB HBM3", false); /* not attached: not considered */
+    a->fabric_attached = b->fabric_attached = true;
+    a->clique_id = b->clique_id = 7;
+    (void)gdp_strlcpy(a->cluster_uuid, "5b0f3c2a-9d1e-4f6b-8a7c-2e3d4c5b6a70",
+                      sizeof a->cluster_uuid);
+    (void)gdp_strlcpy(b->cluster_uuid, a->cluster_uuid, sizeof b->cluster_uuid);
+    assert_int_equal(build(f), 0);
+    assert_string_equal(gdp_labels_get(&f->l, "nvidia.com/gpu.clique"),
+                        "5b0f3c2a-9d1e-4f6b-8a7c-2e3d4c5b6a70.7");
+    gdp_labels_done(&f->l);
+    b->clique_id = 8;
+    assert_int_equal(build(f), 0);
+    assert_null(gdp_labels_get(&f->l, "nvidia.com/gpu.clique"));
+    assert_true(has_warning(&f->l, "disagree"));
+}
+
+static void
 bad_driver_version_fails(void **state)
 {
     struct fixture *f = *state;
@@ -459,6 +481,7 @@ main(void)
             cmocka_unit_test_setup_teardown(single_strategy_invalid_layouts, setup, teardown),
             cmocka_unit_test_setup_teardown(single_strategy_empty_mig_gpu, setup, teardown),
             cmocka_unit_test_setup_teardown(long_product_is_shortened, setup, teardown),
+            cmocka_unit_test_setup_teardown(clique_only_when_the_fabric_agrees, setup, teardown),
             cmocka_unit_test_setup_teardown(bad_driver_version_fails, setup, teardown),
             cmocka_unit_test_setup_teardown(no_gpus_only_timestamp, setup, teardown),
             cmocka_unit_test(format_has_expiry_and_bound),
