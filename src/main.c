@@ -32,6 +32,7 @@ static const struct subcommand subcommands[] = {
         {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
         {"version", 0},
         {"help", 0},
+        {"gpu-feature-discovery", GDP_CMD_GFD},
 };
 
 /* NVIDIA's program names, each the name of one of our subcommands. */
@@ -75,7 +76,7 @@ static void
 usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
-                     "version|help] [flags]\n"
+                     "gpu-feature-discovery|version|help] [flags]\n"
                      "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
                      "flags.\n");
 }
@@ -101,6 +102,9 @@ run(const struct subcommand *sc, int argc, char **argv)
         log_warn("%s", cfg.warnings.v[i]);
     }
     gdp_config_log_unimplemented(&cfg);
+    if (sc->cmd == GDP_CMD_GFD) {
+        return gdp_cmd_gfd(&cfg, &src);
+    }
     return sc->cmd == GDP_CMD_LIST ? gdp_cmd_list(&cfg) : gdp_cmd_serve(&cfg, &src);
 }
 

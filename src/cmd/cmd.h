@@ -25,6 +25,14 @@ int gdp_cmd_serve(struct gdp_config *cfg, const struct gdp_config_source *src);
 int gdp_cmd_version(void);
 
 /*
+ * `gpu-feature-discovery [flags]`: writes the node labels once (--oneshot) or every
+ * --sleep-interval until SIGTERM/SIGINT/SIGQUIT; SIGHUP reloads from src. Works on cfg in
+ * place (a reload replaces its contents; the caller still releases it). Returns the exit
+ * status.
+ */
+int gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src);
+
+/*
  * `cdi generate [--output FILE] [flags]`: parses its own arguments (argv[0..argc) after "cdi")
  * with environment envp, then writes the CDI specs. Returns the exit status.
  */

@@ -66,7 +66,8 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("mig-strategy", ENUM, mig_strategy),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
+                .gfd_env = STRS("GFD_MIG_STRATEGY", "MIG_STRATEGY"),
                 .env = STRS("MIG_STRATEGY"),
                 .values = mig_names,
                 .def = "none",
@@ -78,7 +79,8 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("fail-on-init-error", BOOL, fail_on_init_error),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
+                .gfd_env = STRS("GFD_FAIL_ON_INIT_ERROR", "FAIL_ON_INIT_ERROR"),
                 .env = STRS("FAIL_ON_INIT_ERROR"),
                 .def = "true",
                 .key = "flags.failOnInitError",
@@ -196,7 +198,7 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("driver-root-ctr-path", STRING, driver_root_ctr_path),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
                 .aliases = STRS("container-driver-root"),
                 .env = STRS("DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT"),
                 .def = "/driver-root",
@@ -230,7 +232,7 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("device-discovery-strategy", ENUM, device_discovery_strategy),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
                 .env = STRS("DEVICE_DISCOVERY_STRATEGY"),
                 .values = discovery_names,
                 .def = "auto",
@@ -275,7 +277,8 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("config-file", STRING, config_file),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
+                .gfd_env = STRS("GFD_CONFIG_FILE", "CONFIG_FILE"),
                 .env = STRS("CONFIG_FILE"),
                 .def = "",
                 .arg = "PATH",
@@ -303,9 +306,123 @@ const struct gdp_opt gdp_opts[] = {
                         "create-symlinks, update-ldcache).",
         },
         {
+                OPT("oneshot", BOOL, gfd.oneshot),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GFD_ONESHOT"),
+                .def = "false",
+                .help = "Write the labels once and exit (config file: flags.gfd.oneshot).",
+        },
+        {
+                OPT("no-timestamp", BOOL, gfd.no_timestamp),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GFD_NO_TIMESTAMP"),
+                .def = "false",
+                .help = "Leave out the nvidia.com/gfd.timestamp label (config file: "
+                        "flags.gfd.noTimestamp).",
+        },
+        {
+                OPT("sleep-interval", DURATION, gfd.sleep_interval_ns),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GFD_SLEEP_INTERVAL"),
+                .def = "60s",
+                .arg = "DURATION",
+                .help = "Time between two labelling passes, a duration such as 60s, or infinite "
+                        "(label once, then wait for a signal) (config file: flags.gfd.sleepInterval).",
+        },
+        {
+                OPT("output-file", STRING, gfd.output_file),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .aliases = STRS("output", "o"),
+                .env = STRS("GFD_OUTPUT_FILE"),
+                .def = "/etc/kubernetes/node-feature-discovery/features.d/gfd",
+                .arg = "PATH",
+                .help = "The node-feature-discovery feature file the labels are written to; empty "
+                        "writes them to standard output (config file: flags.gfd.outputFile).",
+        },
+        {
+                OPT("machine-type-file", STRING, gfd.machine_type_file),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GFD_MACHINE_TYPE_FILE"),
+                .def = "/sys/class/dmi/id/product_name",
+                .arg = "PATH",
+                .help = "File whose content becomes the nvidia.com/gpu.machine label (config file: "
+                        "flags.gfd.machineTypeFile).",
+        },
+        {
+                OPT("use-node-feature-api", OPTBOOL, gfd.use_node_feature_api),
+                .implemented = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GFD_USE_NODE_FEATURE_API", "USE_NODE_FEATURE_API"),
+                .def = "",
+                .arg = "BOOL",
+                .help = "Publish the labels as a NodeFeature object (unset means true, NVIDIA's "
+                        "default). This build has no Kubernetes API client yet: it writes the "
+                        "feature file instead and says so once (config file: "
+                        "flags.useNodeFeatureAPI).",
+        },
+        {
+                OPT("kubeconfig", STRING, gfd_kubeconfig),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("KUBECONFIG"),
+                .def = "",
+                .arg = "PATH",
+                .help = "Kubernetes client configuration for the NodeFeature API (empty: in-cluster).",
+        },
+        {
+                OPT("kube-api-qps", STRING, gfd_kube_api_qps),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("KUBE_API_QPS"),
+                .def = "5",
+                .arg = "QPS",
+                .help = "Queries per second to the Kubernetes API.",
+        },
+        {
+                OPT("kube-api-burst", STRING, gfd_kube_api_burst),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("KUBE_API_BURST"),
+                .def = "10",
+                .arg = "N",
+                .help = "Burst of queries to the Kubernetes API.",
+        },
+        {
+                OPT("namespace", STRING, gfd_namespace),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("NAMESPACE"),
+                .def = "default",
+                .arg = "NAME",
+                .help = "Namespace of the NodeFeature object.",
+        },
+        {
+                OPT("node-name", STRING, gfd_node_name),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("NODE_NAME"),
+                .def = "",
+                .arg = "NAME",
+                .help = "Node the NodeFeature object labels.",
+        },
+        {
+                OPT("pod-name", STRING, gfd_pod_name),
+                .implemented = false,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("POD_NAME"),
+                .def = "",
+                .arg = "NAME",
+                .help = "This pod's name, for the NodeFeature object's owner references.",
+        },
+        {
                 OPT("strict-config", BOOL, strict_config),
                 .implemented = true,
-                .scope = SERVE_AND_LIST | GDP_CMD_CHECK,
+                .scope = SERVE_AND_LIST | GDP_CMD_CHECK | GDP_CMD_GFD,
                 .env = STRS("STRICT_CONFIG"),
                 .def = "false",
                 .help = "Treat unknown and duplicate keys in the config file as errors instead of "
@@ -322,9 +439,20 @@ const struct gdp_opt gdp_opts[] = {
                         "selected (ours; NVIDIA's plugin always uses /var/run/cdi).",
         },
         {
+                OPT("labels-output-file", STRING, labels_output_file),
+                .implemented = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("LABELS_OUTPUT_FILE"),
+                .def = "",
+                .arg = "PATH",
+                .help = "Also write the node labels of gpu-feature-discovery to this "
+                        "node-feature-discovery feature file, after every start, reload and "
+                        "health change (ours; one DaemonSet instead of two). Empty: no labels.",
+        },
+        {
                 OPT("log-level", ENUM, log_level),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
                 .env = STRS("LOG_LEVEL"),
                 .values = level_names,
                 .def = "info",
@@ -333,7 +461,7 @@ const struct gdp_opt gdp_opts[] = {
         {
                 OPT("log-format", ENUM, log_format),
                 .implemented = true,
-                .scope = SERVE_AND_LIST,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
                 .env = STRS("LOG_FORMAT"),
                 .values = format_names,
                 .def = "text",
@@ -406,8 +534,12 @@ gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size)
     buf[0] = '\0';
     switch (o->type) {
     case GDP_OPT_BOOL:
+    case GDP_OPT_OPTBOOL:
         (void)gdp_strlcpy(buf, "allowed values are ", size);
         join_values(bool_names, buf, size);
+        break;
+    case GDP_OPT_DURATION:
+        (void)gdp_strlcpy(buf, "expected a duration such as 60s or 1m30s, or infinite", size);
         break;
     case GDP_OPT_ENUM:
     case GDP_OPT_SET:
@@ -544,6 +676,28 @@ set_list(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool 
     }
 }
 
+/* The types only gpu-feature-discovery's flags use. */
+static int
+set_gfd_value(struct gdp_config *c, const struct gdp_opt *o, const char *value, const char *origin,
+              struct gdp_diag *diag)
+{
+    bool b;
+    if (o->type == GDP_OPT_DURATION) {
+        return gdp_duration_parse(value, field_of(c, o->off)) < 0
+                       ? bad_value(o, value, origin, diag)
+                       : 0;
+    }
+    if (value[0] == '\0') {
+        *(int *)field_of(c, o->off) = -1;
+        return 0;
+    }
+    if (parse_bool(value, &b) < 0) {
+        return bad_value(o, value, origin, diag);
+    }
+    *(int *)field_of(c, o->off) = b ? 1 : 0;
+    return 0;
+}
+
 int
 gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool append,
             const char *origin, struct gdp_diag *diag)
@@ -573,6 +727,9 @@ gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bo
     case GDP_OPT_STRV:
     case GDP_OPT_UINT_LIST:
         return set_list(c, o, value, append, origin, diag);
+    case GDP_OPT_DURATION:
+    case GDP_OPT_OPTBOOL:
+        return set_gfd_value(c, o, value, origin, diag);
     }
     return 0;
 }
@@ -654,7 +811,8 @@ check_opt(const struct gdp_config *c, const struct gdp_opt *o, struct gdp_diag *
 static int
 check_mps(const struct gdp_config *c, struct gdp_diag *diag)
 {
-    if (c->sharing.strategy != GDP_SHARING_MPS) {
+    /* gpu-feature-discovery only labels MPS sharing; NVIDIA's GFD does not run these checks */
+    if (c->sharing.strategy != GDP_SHARING_MPS || c->cmd == GDP_CMD_GFD) {
         return 0;
     }
     const char *where = c->sharing.mps.where != NULL ? c->sharing.mps.where : "sharing.mps";

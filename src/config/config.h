@@ -53,6 +53,7 @@ enum gdp_cmd {
     GDP_CMD_SERVE = 1u << 0,
     GDP_CMD_LIST = 1u << 1,
     GDP_CMD_CHECK = 1u << 2, /* `config check`: only --strict-config applies */
+    GDP_CMD_GFD = 1u << 3,   /* `gpu-feature-discovery` */
 };
 
 struct gdp_strv {
@@ -180,12 +181,23 @@ struct gdp_config {
     bool strict_config; /* unknown config-file keys are errors, not warnings */
     /* from the config file only */
     struct gdp_gfd_config gfd;
+    /* gpu-feature-discovery's NodeFeature API client settings: accepted, not used yet */
+    char *gfd_kubeconfig;
+    char *gfd_kube_api_qps;
+    char *gfd_kube_api_burst;
+    char *gfd_namespace;
+    char *gfd_node_name;
+    char *gfd_pod_name;
+    /* ours: `serve` also writes the gpu-feature-discovery labels to this file; "" = no */
+    char *labels_output_file;
     struct gdp_resource_patterns resource_gpus; /* resources.gpus */
     struct gdp_resource_patterns resource_mig;  /* resources.mig */
     struct gdp_sharing sharing;
     /* what loading the config file found worth a warning ("<file>:<l>:<c>: <key>: ..."), for
      * the caller (an edge) to log; the config layer itself never logs them */
     struct gdp_strv warnings;
+    /* the GDP_CMD_* bit the flags were parsed for (gdp_config_parse_args) */
+    unsigned cmd;
     /* private to src/config/: bit i set = table entry i was set explicitly (flag or env) */
     uint64_t set_mask;
 };

@@ -39,12 +39,14 @@ const struct gdp_fkey gdp_fkeys[] = {
         {.key = "flags", .type = GDP_FKEY_SECTION},
         {.key = "flags.plugin", .type = GDP_FKEY_SECTION},
         {.key = "flags.gfd", .type = GDP_FKEY_SECTION},
-        {FK("flags.useNodeFeatureAPI", OPTBOOL, gfd.use_node_feature_api)},
-        {FK("flags.gfd.oneshot", BOOL, gfd.oneshot)},
-        {FK("flags.gfd.noTimestamp", BOOL, gfd.no_timestamp)},
-        {FK("flags.gfd.sleepInterval", DURATION, gfd.sleep_interval_ns)},
-        {FK("flags.gfd.outputFile", STRING, gfd.output_file)},
-        {FK("flags.gfd.machineTypeFile", STRING, gfd.machine_type_file)},
+        {FK("flags.useNodeFeatureAPI", OPTBOOL, gfd.use_node_feature_api),
+         .flag = "use-node-feature-api"},
+        {FK("flags.gfd.oneshot", BOOL, gfd.oneshot), .flag = "oneshot"},
+        {FK("flags.gfd.noTimestamp", BOOL, gfd.no_timestamp), .flag = "no-timestamp"},
+        {FK("flags.gfd.sleepInterval", DURATION, gfd.sleep_interval_ns), .flag = "sleep-interval"},
+        {FK("flags.gfd.outputFile", STRING, gfd.output_file), .flag = "output-file"},
+        {FK("flags.gfd.machineTypeFile", STRING, gfd.machine_type_file),
+         .flag = "machine-type-file"},
         {.key = "resources", .type = GDP_FKEY_SECTION},
         {FK("resources.gpus", CUSTOM, resource_gpus), .fn = gdp_y_resource_patterns},
         {FK("resources.mig", CUSTOM, resource_mig), .fn = gdp_y_resource_patterns},
@@ -59,10 +61,8 @@ const size_t gdp_n_fkeys = ELEMENTSOF(gdp_fkeys);
 void
 gdp_file_defaults(struct gdp_config *c)
 {
+    /* the other flags.gfd defaults come from their flags' entries in gdp_opts[] */
     c->gfd.use_node_feature_api = -1;
-    c->gfd.sleep_interval_ns = 60 * NS_PER_SEC;
-    c->gfd.output_file = gdp_strdup("/etc/kubernetes/node-feature-discovery/features.d/gfd");
-    c->gfd.machine_type_file = gdp_strdup("/sys/class/dmi/id/product_name");
 }
 
 void
@@ -162,6 +162,10 @@ duration_element(const char **s, uint64_t *total)
 static int
 parse_duration(const char *s, int64_t *ret)
 {
+    if (streq(s, "infinite")) {
+        *ret = GDP_DURATION_INFINITE;
+        return 0;
+    }
     uint64_t total = 0;
     s += *s == '+' ? 1 : 0;
     if (streq(s, "0")) {
@@ -179,6 +183,12 @@ parse_duration(const char *s, int64_t *ret)
     }
     *ret = (int64_t)total;
     return 0;
+}
+
+int
+gdp_duration_parse(const char *s, int64_t *ret)
+{
+    return parse_duration(s, ret);
 }
 
 void
@@ -345,7 +355,10 @@ static int walk_section(struct gdp_yfile *f, yaml_node_t *n, const char *path);
 static int
 apply_fkey(struct gdp_yfile *f, const struct gdp_fkey *k, yaml_node_t *v, const char *path)
 {
-    void *field = field_of(f->c, k->off);
+    /* An explicit flag or env var wins, but the file's value must still be valid. */
+    _cleanup_(gdp_config_done) struct gdp_config scratch = {0};
+    bool overridden = k->flag != NULL && gdp_config_is_set(f->c, k->flag);
+    void *field = field_of(overridden ? &scratch : f->c, k->off);
     bool b;
     const char *s;
     int r = 0;

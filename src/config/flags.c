@@ -153,18 +153,25 @@ env_get(char **envp, const char *name)
     return NULL;
 }
 
+/* The environment variables option o is read from by subcommand cmd. */
+static const char *const *
+env_names(const struct gdp_opt *o, enum gdp_cmd cmd)
+{
+    return cmd == GDP_CMD_GFD && o->gfd_env != NULL ? o->gfd_env : o->env;
+}
+
 /* Applies the environment to option idx. Returns 1 if a variable was present, 0, or < 0. */
 static int
-apply_env(struct gdp_config *c, size_t idx, char **envp, struct gdp_diag *diag)
+apply_env(struct gdp_config *c, enum gdp_cmd cmd, size_t idx, char **envp, struct gdp_diag *diag)
 {
     const struct gdp_opt *o = &gdp_opts[idx];
-    for (const char *const *name = o->env; name != NULL && *name != NULL; name++) {
+    for (const char *const *name = env_names(o, cmd); name != NULL && *name != NULL; name++) {
         const char *value = env_get(envp, *name);
         if (value == NULL) {
             continue;
         }
         /* urfave/cli: a boolean variable that is present but empty means false */
-        if (o->type == GDP_OPT_BOOL && value[0] == '\0') {
+        if ((o->type == GDP_OPT_BOOL || o->type == GDP_OPT_OPTBOOL) && value[0] == '\0') {
             value = "false";
         }
         char origin[160];
@@ -183,7 +190,7 @@ parse_env(struct parse_state *st, char **envp, struct gdp_diag *diag)
         if ((gdp_opts[i].scope & (unsigned)st->cmd) == 0 || (st->flag_mask & gdp_opt_bit(i)) != 0) {
             continue;
         }
-        int r = apply_env(st->c, i, envp, diag);
+        int r = apply_env(st->c, st->cmd, i, envp, diag);
         if (r < 0) {
             return r;
         }
@@ -200,6 +207,7 @@ gdp_config_parse_args(struct gdp_config *c, enum gdp_cmd cmd, int argc, char **a
 {
     struct parse_state st = {.c = c, .cmd = cmd};
     int i = 0;
+    c->cmd = (unsigned)cmd;
     c->help = false;
     /* flags first, so that an overridden environment variable is never even parsed */
     while (i < argc) {
@@ -264,8 +272,9 @@ print_placeholder(FILE *f, const struct gdp_opt *o)
 }
 
 static void
-print_opt(FILE *f, const struct gdp_opt *o)
+print_opt(FILE *f, const struct gdp_opt *o, enum gdp_cmd cmd)
 {
+    const char *const *env = env_names(o, cmd);
     (void)fprintf(f, "  --%s", o->name);
     print_placeholder(f, o);
     for (const char *const *a = o->aliases; a != NULL && *a != NULL; a++) {
@@ -275,11 +284,11 @@ print_opt(FILE *f, const struct gdp_opt *o)
     (void)fputs(o->implemented ? "\n" : "  [not implemented yet]\n", f);
     print_wrapped(f, o->help, 8, 100);
     (void)fputs("        ", f);
-    for (const char *const *e = o->env; e != NULL && *e != NULL; e++) {
-        (void)fprintf(f, "%s%s", e == o->env ? "env: " : ", ", *e);
+    for (const char *const *e = env; e != NULL && *e != NULL; e++) {
+        (void)fprintf(f, "%s%s", e == env ? "env: " : ", ", *e);
     }
-    if (o->env != NULL && o->env[0] != NULL) {
-        (void)fputs(o->env[1] != NULL ? " (first set wins); " : "; ", f);
+    if (env != NULL && env[0] != NULL) {
+        (void)fputs(env[1] != NULL ? " (first set wins); " : "; ", f);
     }
     (void)fprintf(f, "default: \"%s\"\n", o->def);
 }
@@ -288,25 +297,34 @@ void
 gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
 {
     bool list = cmd == GDP_CMD_LIST;
+    bool gfd = cmd == GDP_CMD_GFD;
+    const char *what = list ? "list: print the GPUs and MIG devices that would be advertised."
+                            : "serve: discover GPUs and serve them to the kubelet as a "
+                              "device plugin.";
+    if (gfd) {
+        what = "gpu-feature-discovery: write the node labels NVIDIA's GPU feature discovery "
+               "writes\n"
+               "(docs/labels.md), once or every --sleep-interval; SIGHUP reloads the "
+               "config file.";
+    }
     (void)fputs(
             "Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n\n",
             f);
     (void)fputs("Without a subcommand gpu-device-plugin runs serve, so that it can stand in "
                 "for NVIDIA's\nnvidia-device-plugin binary.\n",
                 f);
-    (void)fprintf(f, "\n%s\n",
-                  list ? "list: print the GPUs and MIG devices that would be advertised."
-                       : "serve: discover GPUs and serve them to the kubelet as a "
-                         "device plugin.");
+    (void)fprintf(f, "\n%s\n", what);
     (void)fprintf(f,
                   "\nFlags for %s. A flag may start with - or --; a value follows after = or as "
                   "the next argument\n(booleans only after =). A flag given on the command line "
                   "beats its environment variable,\nwhich beats the default. List values are "
                   "comma-separated; a repeated list flag accumulates.\n\n",
-                  list ? "list" : "serve");
+                  list  ? "list"
+                  : gfd ? "gpu-feature-discovery"
+                        : "serve");
     for (size_t i = 0; i < gdp_n_opts; i++) {
         if ((gdp_opts[i].scope & (unsigned)cmd) != 0) {
-            print_opt(f, &gdp_opts[i]);
+            print_opt(f, &gdp_opts[i], cmd);
         }
     }
     (void)fputs("  -h, --help\n        Show this help and exit.\n", f);

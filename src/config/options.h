@@ -22,12 +22,15 @@ enum gdp_opt_type {
     GDP_OPT_SET,       /* comma list over .values, stored as an unsigned bit mask (bit i) */
     GDP_OPT_STRV,      /* free-form comma list, struct gdp_strv */
     GDP_OPT_UINT_LIST, /* comma list of unsigned, .off array + .off_n count, .max_n, .max_value */
+    GDP_OPT_DURATION,  /* int64_t ns: Go duration ("60s", "1m30s") or "infinite" */
+    GDP_OPT_OPTBOOL,   /* int: -1 (not given; default text ""), 0, 1 */
 };
 
 struct gdp_opt {
     const char *name;           /* long flag name, without dashes */
     const char *const *aliases; /* NULL-terminated, or NULL */
     const char *const *env;     /* NULL-terminated, or NULL; the first one present wins */
+    const char *const *gfd_env; /* gpu-feature-discovery reads these instead of env, or NULL */
     enum gdp_opt_type type;
     size_t off;                /* offsetof(struct gdp_config, field) */
     size_t off_n;              /* UINT_LIST: offset of the size_t element count */
@@ -76,6 +79,12 @@ void gdp_strv_push(struct gdp_strv *sv, const char *s);
 
 /* Frees the strings and the array; sv is empty afterwards. */
 void gdp_strv_clear(struct gdp_strv *sv);
+
+/*
+ * config_file.c: Go's time.ParseDuration (no negative values) or "infinite"
+ * (GDP_DURATION_INFINITE). Returns 0, -EINVAL or -ERANGE.
+ */
+int gdp_duration_parse(const char *s, int64_t *ret);
 
 /* config_file.c: defaults of the settings that only the config file sets (gfd). */
 void gdp_file_defaults(struct gdp_config *c);

@@ -136,6 +136,7 @@ struct gdp_fkey {
     enum gdp_fkey_type type;
     size_t off; /* offsetof(struct gdp_config, ...) */
     gdp_yfield_fn *fn;
+    const char *flag; /* gdp_opts name setting the same field: when set explicitly, it wins */
 };
 
 extern const struct gdp_fkey gdp_fkeys[];

@@ -42,6 +42,11 @@ struct gdp_device {
     bool mig_capable; /* GPU only */
     bool mig_enabled; /* GPU only */
     unsigned n_mig;   /* GPU only: MIG devices discovered on it */
+    int pci_class; /* GPU only: PCI class code from sysfs (0x030200, 3D controller); -1 unknown */
+    /* GPU only: NVLink fabric membership (registration complete, with a cluster UUID) */
+    bool fabric_attached;
+    char cluster_uuid[40];
+    unsigned clique_id;
     /* MIG only */
     unsigned gi;
     unsigned ci;
@@ -49,6 +54,11 @@ struct gdp_device {
     unsigned ci_slices;
     uint64_t mig_memory_mib; /* memorySizeMB attribute, compared by the single strategy */
     unsigned multiprocessors;
+    unsigned engines_copy; /* shared engines of the instance (nvmlDeviceGetAttributes) */
+    unsigned engines_decoder;
+    unsigned engines_encoder;
+    unsigned engines_jpeg;
+    unsigned engines_ofa;
     char profile[GDP_PROFILE_MAX]; /* go-nvlib profile name, e.g. "1g.5gb", "1g.10gb+me" */
     int gi_cap_minor;              /* nvidia-cap minor of gpu<minor>/gi<gi>/access, -1 unknown */
     int ci_cap_minor;              /* nvidia-cap minor of .../ci<ci>/access, -1 unknown */

@@ -75,6 +75,26 @@ read_numa_node(const struct gdp_discover_opts *opts, const char *bus_id)
     return (int)v;
 }
 
+/* The PCI class code of a GPU (".../class" reads "0x030200"), or -1. */
+static int
+read_pci_class(const struct gdp_discover_opts *opts, const char *bus_id)
+{
+    _cleanup_free_ char *rel = gdp_asprintf("/bus/pci/devices/%s/class", bus_id);
+    _cleanup_free_ char *path =
+            gdp_path_join(opts->sysfs_root != NULL ? opts->sysfs_root : "/sys", rel);
+    _cleanup_free_ char *text = NULL;
+    if (gdp_read_file(path, 64, &text) < 0) {
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 16);
+    if (errno != 0 || end == text || (*end != '\0' && *end != '\n') || v < 0 || v > 0xffffff) {
+        return -1;
+    }
+    return (int)v;
+}
+
 static void
 load_migcaps(struct discovery *dc)
 {
@@ -96,8 +116,12 @@ add_device(struct discovery *dc)
         node->devices = gdp_reallocarray(node->devices, dc->cap_devices, sizeof *node->devices);
     }
     struct gdp_device *d = &node->devices[node->n_devices++];
-    *d = (struct gdp_device){
-            .parent = -1, .numa_node = -1, .healthy = true, .gi_cap_minor = -1, .ci_cap_minor = -1};
+    *d = (struct gdp_device){.parent = -1,
+                             .numa_node = -1,
+                             .pci_class = -1,
+                             .healthy = true,
+                             .gi_cap_minor = -1,
+                             .ci_cap_minor = -1};
     return d;
 }
 
@@ -122,6 +146,20 @@ mark_failed(struct gdp_device *d, int r, const struct gdp_diag *diag)
     (void)gdp_strlcpy(d->reason, diag->msg, sizeof d->reason);
 }
 
+/* Fabric membership is informational (node labels): a failure leaves the GPU unattached. */
+static void
+fabric_attributes(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_device *d)
+{
+    struct gdp_diag ignored = {0};
+    struct gdp_nvml_fabric fabric;
+    if (gdp_nvml_device_fabric(dc->nv, h, &fabric, &ignored) < 0) {
+        return;
+    }
+    d->fabric_attached = fabric.attached;
+    d->clique_id = fabric.clique_id;
+    memcpy(d->cluster_uuid, fabric.cluster_uuid, sizeof d->cluster_uuid);
+}
+
 static void
 gpu_attributes(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_device *d)
 {
@@ -133,11 +171,13 @@ gpu_attributes(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_devic
     mark_failed(d, gdp_nvml_device_cuda_cc(dc->nv, h, &d->cc_major, &d->cc_minor, &diag), &diag);
     mark_failed(d, gdp_nvml_device_mig_mode(dc->nv, h, &d->mig_capable, &d->mig_enabled, &diag),
                 &diag);
+    fabric_attributes(dc, h, d);
     int r = gdp_nvml_device_bus_id(dc->nv, h, bus, sizeof bus, &diag);
     mark_failed(d, r, &diag);
     if (r >= 0) {
         gdp_bus_id_normalize(bus, d->bus_id, sizeof d->bus_id);
         d->numa_node = read_numa_node(dc->opts, d->bus_id);
+        d->pci_class = read_pci_class(dc->opts, d->bus_id);
     }
 }
 
@@ -173,6 +213,11 @@ mig_attributes(struct discovery *dc, struct gdp_nvml_device *parent, struct gdp_
     m->ci_slices = info.ci_slices;
     m->mig_memory_mib = info.memory_mib;
     m->multiprocessors = info.multiprocessors;
+    m->engines_copy = info.engines_copy;
+    m->engines_decoder = info.engines_decoder;
+    m->engines_encoder = info.engines_encoder;
+    m->engines_jpeg = info.engines_jpeg;
+    m->engines_ofa = info.engines_ofa;
     r = gdp_mig_profile_name(info.gi_profile, info.ci_profile, info.memory_mib, parent_total,
                              m->profile, sizeof m->profile);
     if (r < 0) {

@@ -59,6 +59,7 @@ struct gdp_nvml_fns {
     GDP_NVML_FN(DeviceGetTopologyCommonAncestor);
     GDP_NVML_FN(DeviceGetNvLinkState);
     GDP_NVML_FN(DeviceGetNvLinkRemotePciInfo_v2);
+    GDP_NVML_FN(DeviceGetGpuFabricInfo);
 };
 
 /*
@@ -127,6 +128,7 @@ static const struct sym syms[] = {
         OPT(DeviceGetComputeInstanceId),
         OPT(DeviceGetDeviceHandleFromMigDeviceHandle),
         OPT2(DeviceGetAttributes_v2, "DeviceGetAttributes"),
+        OPT(DeviceGetGpuFabricInfo),
         OPT(DeviceGetGpuInstanceProfileInfo),
         OPT(DeviceGetGpuInstanceById),
         OPT(GpuInstanceGetInfo),
@@ -511,7 +513,44 @@ gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent, struct gd
     m.multiprocessors = attr.multiprocessorCount;
     m.gi_slices = attr.gpuInstanceSliceCount;
     m.ci_slices = attr.computeInstanceSliceCount;
+    m.engines_copy = attr.sharedCopyEngineCount;
+    m.engines_decoder = attr.sharedDecoderCount;
+    m.engines_encoder = attr.sharedEncoderCount;
+    m.engines_jpeg = attr.sharedJpegCount;
+    m.engines_ofa = attr.sharedOfaCount;
     *ret = m;
+    return 0;
+}
+
+int
+gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d, struct gdp_nvml_fabric *ret,
+                       struct gdp_diag *diag)
+{
+    nvmlGpuFabricInfo_t info = {0};
+    *ret = (struct gdp_nvml_fabric){0};
+    if (nv->fn.DeviceGetGpuFabricInfo == NULL) {
+        return 0;
+    }
+    nvmlReturn_t rc = nv->fn.DeviceGetGpuFabricInfo(h(d), &info);
+    if (rc == NVML_ERROR_NOT_SUPPORTED) {
+        return 0;
+    }
+    int r = check(nv, rc, "nvmlDeviceGetGpuFabricInfo", diag);
+    if (r < 0) {
+        return r;
+    }
+    static const unsigned char zero[NVML_GPU_FABRIC_UUID_LEN] = {0};
+    if (info.state != NVML_GPU_FABRIC_STATE_COMPLETED || info.status != NVML_SUCCESS ||
+        memcmp(info.clusterUuid, zero, sizeof zero) == 0) {
+        return 0; /* go-nvlib's IsFabricAttached */
+    }
+    const unsigned char *u = info.clusterUuid;
+    (void)snprintf(ret->cluster_uuid, sizeof ret->cluster_uuid,
+                   "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                   u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+                   u[14], u[15]);
+    ret->clique_id = info.cliqueId;
+    ret->attached = true;
     return 0;
 }
 

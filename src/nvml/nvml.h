@@ -104,6 +104,11 @@ struct gdp_nvml_mig_info {
     unsigned multiprocessors;
     unsigned gi_slices;
     unsigned ci_slices;
+    unsigned engines_copy; /* shared engine counts of the instance */
+    unsigned engines_decoder;
+    unsigned engines_encoder;
+    unsigned engines_jpeg;
+    unsigned engines_ofa;
 };
 
 /*
@@ -113,6 +118,22 @@ struct gdp_nvml_mig_info {
 int gdp_nvml_mig_info(struct gdp_nvml *nv, struct gdp_nvml_device *parent,
                       struct gdp_nvml_device *mig, struct gdp_nvml_mig_info *ret,
                       struct gdp_diag *diag);
+
+/* A GPU's NVLink fabric membership (IMEX domains). */
+struct gdp_nvml_fabric {
+    bool attached;         /* registration with the fabric completed successfully */
+    char cluster_uuid[40]; /* "8-4-4-4-12" lower-case hex; empty unless attached */
+    unsigned clique_id;
+};
+
+/*
+ * Fabric membership of a GPU handle. A library or GPU without fabric support, or a
+ * registration that is not complete, did not succeed or has no cluster UUID, gives 0 with
+ * ret->attached false.
+ * Returns GDP_E_NVML with diag on any other NVML failure.
+ */
+int gdp_nvml_device_fabric(struct gdp_nvml *nv, struct gdp_nvml_device *d,
+                           struct gdp_nvml_fabric *ret, struct gdp_diag *diag);
 
 /*
  * Thread safety: after gdp_nvml_open() a struct gdp_nvml is only read, and NVML itself is

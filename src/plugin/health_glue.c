@@ -62,6 +62,9 @@ publish_changes(struct gdp_manager *m, const struct gdp_health_result *res)
             gdp_plugin_devices_changed(m->entries[e]->plugin);
         }
     }
+    if (res->n_changes > 0) {
+        gdp_manager_snapshot_changed(m);
+    }
 }
 
 static void

@@ -238,6 +238,7 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     sync_entries(m);
     snapshot_free(old); /* nothing refers to it any more */
     gdp_health_glue_start(m);
+    gdp_manager_snapshot_changed(m);
 }
 
 /* ---- signals ---- */
@@ -351,7 +352,23 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
     log_snapshot(s);
     sync_entries(m);
     gdp_health_glue_start(m);
+    gdp_manager_snapshot_changed(m);
     return 0;
+}
+
+void
+gdp_manager_on_snapshot(struct gdp_manager *m, gdp_manager_snapshot_fn *fn, void *userdata)
+{
+    m->on_snapshot = fn;
+    m->on_snapshot_data = userdata;
+}
+
+void
+gdp_manager_snapshot_changed(struct gdp_manager *m)
+{
+    if (m->on_snapshot != NULL) {
+        m->on_snapshot(&m->cur->cfg, m->cur->inv.node, m->on_snapshot_data);
+    }
 }
 
 void

@@ -13,6 +13,11 @@ struct gdp_config_source;
 struct gdp_diag;
 struct gdp_loop;
 struct gdp_manager;
+struct gdp_node;
+
+/* See gdp_manager_on_snapshot(). cfg and node (NULL without NVML) are borrowed for the call. */
+typedef void gdp_manager_snapshot_fn(const struct gdp_config *cfg, const struct gdp_node *node,
+                                     void *userdata);
 
 /*
  * Creates the manager and installs its signal handlers on loop. Takes over the contents of
@@ -29,6 +34,13 @@ int gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg,
  * (GDP_E_NVML*, GDP_E_MIG) when the node cannot be served and --fail-on-init-error is set.
  */
 int gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag);
+
+/*
+ * Calls fn on the loop thread once the manager serves a snapshot: after gdp_manager_start(),
+ * after each reload that replaced the snapshot, and after each device health change (the
+ * node labels of `serve --labels-output-file`). Set it before gdp_manager_start().
+ */
+void gdp_manager_on_snapshot(struct gdp_manager *m, gdp_manager_snapshot_fn *fn, void *userdata);
 
 /* Stops every server and frees everything. Accepts NULL. */
 void gdp_manager_free(struct gdp_manager *m);

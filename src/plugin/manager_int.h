@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "gpu/health.h"
+#include "plugin/manager.h"
 #include "resource/imex.h"
 #include "resource/inventory.h"
 
@@ -76,7 +77,12 @@ struct gdp_manager {
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
     uint32_t generation; /* bumped on every reload; older health records are dropped */
+    gdp_manager_snapshot_fn *on_snapshot; /* or NULL */
+    void *on_snapshot_data;
 };
+
+/* manager.c: calls the on_snapshot hook, if any, with the current snapshot. */
+void gdp_manager_snapshot_changed(struct gdp_manager *m);
 
 /* registration.c */
 struct gdp_entry *gdp_entry_new(struct gdp_manager *m, const struct gdp_resource *res);

@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     gdp_log_level = GDP_LOG_ERR;
-    for (unsigned cmd = GDP_CMD_SERVE; cmd <= GDP_CMD_LIST; cmd <<= 1) {
+    for (unsigned cmd = GDP_CMD_SERVE; cmd <= GDP_CMD_GFD; cmd <<= 1) {
         struct gdp_config cfg;
         struct gdp_diag diag = {0};
         gdp_config_init(&cfg);
