@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
         {"cdi", 0},                /* parses its own arguments (cmd/cdi.c) */
         {"config", 0},             /* parses its own arguments (cmd/config.c) */
         {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
+        {"config-manager", 0},     /* parses its own arguments (cmd/config_manager.c) */
         {"version", 0},
         {"help", 0},
 };
@@ -34,6 +35,7 @@ usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
                      "version|help] [flags]\n"
+                     "       gpu-device-plugin config-manager [flags]\n"
                      "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
                      "flags.\n");
 }
@@ -88,6 +90,9 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "mps-control-daemon")) {
         return gdp_cmd_mps_control_daemon(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "config-manager")) {
+        return gdp_cmd_config_manager(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);
