@@ -13,8 +13,6 @@
  * The file system work is a few local system calls per label change; this process serves
  * nothing else, so the loop callbacks do it inline.
  */
-#include "cmd/cmd.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "cmd/cmd.h"
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -40,8 +39,7 @@
 
 struct cm_opts {
     bool oneshot, send_signal, help;
-    const char *kubeconfig, *node_name, *node_label, *srcdir, *dst, *default_config,
-            *process;
+    const char *kubeconfig, *node_name, *node_label, *srcdir, *dst, *default_config, *process;
     char fallbacks[256]; /* comma-separated */
     long signal;
 };
@@ -60,7 +58,10 @@ struct cm_flag {
     const char *def, *usage;
 };
 
-#define F(n, e, t, field, d, u) {n, e, CM_##t, offsetof(struct cm_opts, field), d, u}
+#define F(n, e, t, field, d, u)                             \
+    {                                                       \
+        n, e, CM_##t, offsetof(struct cm_opts, field), d, u \
+    }
 static const struct cm_flag cm_flags[] = {
         F("oneshot", "ONESHOT", BOOL, oneshot, "false",
           "check and update the config only once and then exit"),
@@ -112,9 +113,9 @@ set_value(struct cm_opts *o, const struct cm_flag *f, const char *v, bool append
         *(const char **)field = v;
         return 0;
     case CM_BOOL:
-        return parse_bool(v, field) < 0 ? gdp_diag_set(diag, -EINVAL,
-                                                       "invalid boolean \"%s\" for %s", v, f->name)
-                                        : 0;
+        return parse_bool(v, field) < 0
+                       ? gdp_diag_set(diag, -EINVAL, "invalid boolean \"%s\" for %s", v, f->name)
+                       : 0;
     case CM_INT:
         return gdp_parse_long(v, 1, 64, field) < 0
                        ? gdp_diag_set(diag, -EINVAL, "invalid signal number \"%s\" for %s", v,
@@ -352,16 +353,16 @@ select_config(const struct cm_opts *o, const char *value, char **ret, struct gdp
         r = gdp_diag_set(diag, -ENOENT, "no configuration files available in %s", o->srcdir);
     } else if (value[0] != '\0') {
         pick = value;
-        r = has_name(names, n, value) ? 0
-                                      : gdp_diag_set(diag, -ENOENT,
-                                                     "specified config \"%s\" does not exist in %s",
-                                                     value, o->srcdir);
+        r = has_name(names, n, value)
+                    ? 0
+                    : gdp_diag_set(diag, -ENOENT, "specified config \"%s\" does not exist in %s",
+                                   value, o->srcdir);
     } else if (o->default_config[0] != '\0') {
         pick = o->default_config;
-        r = has_name(names, n, pick) ? 0
-                                     : gdp_diag_set(diag, -ENOENT,
-                                                    "default config \"%s\" does not exist in %s",
-                                                    pick, o->srcdir);
+        r = has_name(names, n, pick)
+                    ? 0
+                    : gdp_diag_set(diag, -ENOENT, "default config \"%s\" does not exist in %s",
+                                   pick, o->srcdir);
     } else {
         r = pick_fallback(o, names, n, &pick, diag);
     }
@@ -433,8 +434,8 @@ signal_process(const struct cm_opts *o, struct gdp_diag *diag)
         return r;
     }
     if (kill(pid, (int)o->signal) < 0) {
-        return gdp_diag_set(diag, -errno, "error sending signal %ld to %s (pid %ld): %s",
-                            o->signal, o->process, (long)pid, gdp_strerror(-errno));
+        return gdp_diag_set(diag, -errno, "error sending signal %ld to %s (pid %ld): %s", o->signal,
+                            o->process, (long)pid, gdp_strerror(-errno));
     }
     log_info("sent signal %ld to %s (pid %ld)", o->signal, o->process, (long)pid);
     return 0;
@@ -448,8 +449,8 @@ update_config(struct cm *cm, const char *value, char **ret_msg, struct gdp_diag 
     if (r < 0) {
         return r;
     }
-    _cleanup_free_ char *src = name[0] != '\0' ? gdp_asprintf("%s/%s", cm->o.srcdir, name)
-                                               : gdp_strdup("/dev/null");
+    _cleanup_free_ char *src =
+            name[0] != '\0' ? gdp_asprintf("%s/%s", cm->o.srcdir, name) : gdp_strdup("/dev/null");
     r = replace_link(src, cm->o.dst, diag);
     if (r < 0) {
         return r;
@@ -633,8 +634,8 @@ gdp_cmd_config_manager(int argc, char **argv, char **envp)
         print_help(stdout);
         return GDP_EXIT_OK;
     }
-    log_info("starting config-manager for node %s (label %s, %s)", cm.o.node_name,
-             cm.o.node_label, cm.o.oneshot ? "oneshot" : "watching");
+    log_info("starting config-manager for node %s (label %s, %s)", cm.o.node_name, cm.o.node_label,
+             cm.o.oneshot ? "oneshot" : "watching");
     if (cm_start(&cm, &diag) < 0) {
         log_error("cannot start: %s", diag.msg);
         return GDP_EXIT_FAILURE;

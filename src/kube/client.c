@@ -7,8 +7,6 @@
  * requests are freed by a loop hook, never inside a callback. The bearer token file is
  * re-read when it changes on disk, and once more after a 401 (bound tokens rotate).
  */
-#include "kube/kube.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +19,7 @@
 #include "core/diag.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kube/kube.h"
 #include "kube/kube_int.h"
 
 #ifndef GDP_VERSION
@@ -301,10 +300,9 @@ submit(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube_
 }
 
 int
-gdp_kube_request(struct gdp_kube_client *c, enum gdp_kube_method m,
-                 const struct gdp_kube_ref *ref, const struct gdp_kube_query *query,
-                 const json_t *body, gdp_kube_done_fn done, void *userdata,
-                 struct gdp_kube_req **ret_req, struct gdp_diag *diag)
+gdp_kube_request(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube_ref *ref,
+                 const struct gdp_kube_query *query, const json_t *body, gdp_kube_done_fn done,
+                 void *userdata, struct gdp_kube_req **ret_req, struct gdp_diag *diag)
 {
     struct gdp_kube_req *req = NULL;
     int r = submit(c, m, ref, query, body, &req, diag);
@@ -367,8 +365,8 @@ transfer_error(struct gdp_kube_req *req, CURLcode cc, struct gdp_diag *diag)
         return gdp_diag_set(diag, -EMSGSIZE, "%s %s: response larger than %zu bytes", verb,
                             req->resource, GDP_KUBE_BODY_MAX);
     }
-    int r = cc == CURLE_OPERATION_TIMEDOUT   ? -ETIMEDOUT
-            : cc == CURLE_COULDNT_CONNECT    ? -ECONNREFUSED
+    int r = cc == CURLE_OPERATION_TIMEDOUT         ? -ETIMEDOUT
+            : cc == CURLE_COULDNT_CONNECT          ? -ECONNREFUSED
             : cc == CURLE_PEER_FAILED_VERIFICATION ? -EPERM
                                                    : -EIO;
     return gdp_diag_set(diag, r, "%s %s: %s: %s", verb, req->resource, req->c->cfg->server, what);
@@ -527,9 +525,9 @@ gdp_kube_client_new(struct gdp_loop *loop, const struct gdp_kube_config *cfg,
     c->loop = loop;
     c->cfg = cfg;
     c->timeout_ms = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : TIMEOUT_DEFAULT_MS;
-    c->user_agent = gdp_strdup(opts != NULL && opts->user_agent != NULL
-                                       ? opts->user_agent
-                                       : "gpu-device-plugin/" GDP_VERSION);
+    c->user_agent =
+            gdp_strdup(opts != NULL && opts->user_agent != NULL ? opts->user_agent
+                                                                : "gpu-device-plugin/" GDP_VERSION);
     c->multi = curl_multi_init();
     int r = c->multi == NULL ? gdp_diag_set(diag, -ENOMEM, "curl_multi_init failed")
                              : gdp_loop_timer_new(loop, on_timer, c, &c->timer, diag);

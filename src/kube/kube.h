@@ -189,8 +189,8 @@ int gdp_kube_watch_parse(const char *line, size_t len, enum gdp_kube_event *ret_
                          json_t **ret_obj, struct gdp_diag *diag);
 
 /* An object event (ADDED/MODIFIED/DELETED; obj borrowed for the call). */
-typedef void (*gdp_kube_event_fn)(struct gdp_kube_watch *w, enum gdp_kube_event type,
-                                  json_t *obj, void *userdata);
+typedef void (*gdp_kube_event_fn)(struct gdp_kube_watch *w, enum gdp_kube_event type, json_t *obj,
+                                  void *userdata);
 /* Something went wrong and the watch recovers by itself (relist, reconnect after retry_ms):
  * r and diag say what, for the caller to log. */
 typedef void (*gdp_kube_trouble_fn)(struct gdp_kube_watch *w, int r, const struct gdp_diag *diag,

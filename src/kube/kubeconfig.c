@@ -5,8 +5,6 @@
  * which is YAML too). The kubeconfig is read into a jansson tree first (bounded in nodes), so
  * the walk over contexts, clusters and users is plain JSON lookups.
  */
-#include "kube/kube.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "kube/kube.h"
 
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
 #define YAML_NODES_MAX 20000
@@ -62,8 +61,7 @@ strip_trailing_space(char *s)
 }
 
 static int
-load_in_cluster(struct gdp_kube_config *cfg, char **envp, const char *sa_dir,
-                struct gdp_diag *diag)
+load_in_cluster(struct gdp_kube_config *cfg, char **envp, const char *sa_dir, struct gdp_diag *diag)
 {
     const char *host = env_get(envp, "KUBERNETES_SERVICE_HOST");
     const char *port = env_get(envp, "KUBERNETES_SERVICE_PORT");
@@ -222,8 +220,7 @@ parse_user(struct gdp_kube_config *cfg, json_t *user, const char *dir, struct gd
 }
 
 static int
-parse_cluster(struct gdp_kube_config *cfg, json_t *cluster, const char *dir,
-              struct gdp_diag *diag)
+parse_cluster(struct gdp_kube_config *cfg, json_t *cluster, const char *dir, struct gdp_diag *diag)
 {
     const char *server = json_string_value(json_object_get(cluster, "server"));
     if (server == NULL || server[0] == '\0') {
@@ -243,8 +240,8 @@ parse_cluster(struct gdp_kube_config *cfg, json_t *cluster, const char *dir,
 }
 
 int
-gdp_kube_config_parse(struct gdp_kube_config *cfg, const char *text, size_t len,
-                      const char *dir, struct gdp_diag *diag)
+gdp_kube_config_parse(struct gdp_kube_config *cfg, const char *text, size_t len, const char *dir,
+                      struct gdp_diag *diag)
 {
     json_t *root = parse_yaml(text, len, diag);
     if (root == NULL) {
@@ -253,18 +250,20 @@ gdp_kube_config_parse(struct gdp_kube_config *cfg, const char *text, size_t len,
     const char *ctx_name = json_string_value(json_object_get(root, "current-context"));
     json_t *ctx = named(root, "contexts", "context", ctx_name);
     if (ctx == NULL) {
+        int r = gdp_diag_set(diag, GDP_E_CONFIG, "kubeconfig: current-context \"%s\" not found",
+                             ctx_name != NULL ? ctx_name : "");
         json_decref(root);
-        return gdp_diag_set(diag, GDP_E_CONFIG, "kubeconfig: current-context \"%s\" not found",
-                            ctx_name != NULL ? ctx_name : "");
+        return r;
     }
     const char *cl = json_string_value(json_object_get(ctx, "cluster"));
     const char *us = json_string_value(json_object_get(ctx, "user"));
     const char *ns = json_string_value(json_object_get(ctx, "namespace"));
     json_t *cluster = named(root, "clusters", "cluster", cl);
     json_t *user = named(root, "users", "user", us);
-    int r = cluster == NULL ? gdp_diag_set(diag, GDP_E_CONFIG, "kubeconfig: cluster \"%s\" not found",
-                                           cl != NULL ? cl : "")
-                            : parse_cluster(cfg, cluster, dir, diag);
+    int r = cluster == NULL
+                    ? gdp_diag_set(diag, GDP_E_CONFIG, "kubeconfig: cluster \"%s\" not found",
+                                   cl != NULL ? cl : "")
+                    : parse_cluster(cfg, cluster, dir, diag);
     if (r >= 0 && user != NULL) {
         r = parse_user(cfg, user, dir, diag);
     }

@@ -5,8 +5,6 @@
  * after failures) and create-or-update of one object (GET, then CREATE or UPDATE with the
  * stored resourceVersion, retried once on a conflict).
  */
-#include "kube/kube.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "core/diag.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kube/kube.h"
 #include "kube/kube_int.h"
 
 #define WATCH_TIMEOUT_DEFAULT_S 300
@@ -23,8 +22,7 @@
 
 /* Owned copies of a reference's strings. */
 struct ref_copy {
-    char group[FIELD_MAX], version[FIELD_MAX], resource[FIELD_MAX], ns[FIELD_MAX],
-            name[FIELD_MAX];
+    char group[FIELD_MAX], version[FIELD_MAX], resource[FIELD_MAX], ns[FIELD_MAX], name[FIELD_MAX];
     struct gdp_kube_ref ref;
 };
 
@@ -110,8 +108,8 @@ trouble(struct gdp_kube_watch *w, int r, const struct gdp_diag *diag, bool relis
     uint64_t delay = now ? 1 : w->backoff_ms;
     w->relist = w->relist || relist;
     if (!now) {
-        w->backoff_ms = w->backoff_ms * 2 > w->o.backoff_max_ms ? w->o.backoff_max_ms
-                                                                 : w->backoff_ms * 2;
+        w->backoff_ms =
+                w->backoff_ms * 2 > w->o.backoff_max_ms ? w->o.backoff_max_ms : w->backoff_ms * 2;
     }
     if (w->o.on_trouble != NULL) {
         w->busy++;
@@ -128,8 +126,8 @@ trouble(struct gdp_kube_watch *w, int r, const struct gdp_diag *diag, bool relis
 static void
 set_rv(struct gdp_kube_watch *w, json_t *obj)
 {
-    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                       "resourceVersion"));
+    const char *rv =
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
     if (rv != NULL && rv[0] != '\0') {
         free(w->rv);
         w->rv = gdp_strdup(rv);
@@ -233,8 +231,9 @@ on_stream_done(struct gdp_kube_client *c _unused_, const struct gdp_kube_result 
     } else if (res->r < 0) {
         trouble(w, res->r, res->diag, false, false);
     } else if (!w->got_line) {
-        trouble(w, gdp_diag_set(&diag, -EPIPE, "watch %s: the server closed the stream at once",
-                                w->ref.resource),
+        trouble(w,
+                gdp_diag_set(&diag, -EPIPE, "watch %s: the server closed the stream at once",
+                             w->ref.resource),
                 &diag, false, false);
     } else {
         watch_stream(w); /* the server's timeoutSeconds ended it: go on from our version */
@@ -358,8 +357,7 @@ apply_write(struct apply *a, enum gdp_kube_method m)
 }
 
 static void
-on_apply_get(struct gdp_kube_client *c _unused_, const struct gdp_kube_result *res,
-             void *userdata)
+on_apply_get(struct gdp_kube_client *c _unused_, const struct gdp_kube_result *res, void *userdata)
 {
     struct apply *a = userdata;
     if (res->r == -ENOENT) {
@@ -409,8 +407,7 @@ gdp_kube_apply(struct gdp_kube_client *c, const struct gdp_kube_ref *ref, const 
     a->done = done;
     a->userdata = userdata;
     struct gdp_kube_req *req = NULL;
-    int r = gdp_kube_request(c, GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a, &req,
-                             diag);
+    int r = gdp_kube_request(c, GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a, &req, diag);
     if (r < 0) {
         apply_free(a);
         return r;

@@ -3,14 +3,13 @@
  * The pure parts of the API client: request paths and query strings, RBAC names of methods
  * and resources, messages for failed responses (Status objects), watch event lines and base64.
  */
-#include "kube/kube.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "kube/kube.h"
 
 struct sbuf {
     char *p;
@@ -42,8 +41,8 @@ sb_str(struct sbuf *b, const char *s)
 static bool
 unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static void
@@ -63,8 +62,7 @@ sb_escaped(struct sbuf *b, const char *s)
 static bool
 segment_ok(const char *s)
 {
-    return s != NULL && s[0] != '\0' && strchr(s, '/') == NULL && !streq(s, ".") &&
-           !streq(s, "..");
+    return s != NULL && s[0] != '\0' && strchr(s, '/') == NULL && !streq(s, ".") && !streq(s, "..");
 }
 
 static void
@@ -150,9 +148,8 @@ const char *
 gdp_kube_verb(enum gdp_kube_method m)
 {
     static const char *const verbs[] = {
-            [GDP_KUBE_GET] = "get",       [GDP_KUBE_LIST] = "list",
-            [GDP_KUBE_WATCH] = "watch",   [GDP_KUBE_CREATE] = "create",
-            [GDP_KUBE_UPDATE] = "update", [GDP_KUBE_PATCH] = "patch",
+            [GDP_KUBE_GET] = "get",       [GDP_KUBE_LIST] = "list",     [GDP_KUBE_WATCH] = "watch",
+            [GDP_KUBE_CREATE] = "create", [GDP_KUBE_UPDATE] = "update", [GDP_KUBE_PATCH] = "patch",
     };
     return (size_t)m < ELEMENTSOF(verbs) ? verbs[m] : "?";
 }
@@ -186,8 +183,8 @@ gdp_kube_status_error(long status, enum gdp_kube_method m, const struct gdp_kube
         return gdp_diag_set(diag, -ENOENT, "404 Not Found: %s %s: %s", verb, res,
                             status_message(body));
     case 409:
-        return gdp_diag_set(diag, m == GDP_KUBE_CREATE ? -EEXIST : -ESTALE, "409 Conflict: %s %s: %s",
-                            verb, res, status_message(body));
+        return gdp_diag_set(diag, m == GDP_KUBE_CREATE ? -EEXIST : -ESTALE,
+                            "409 Conflict: %s %s: %s", verb, res, status_message(body));
     case 410:
         return gdp_diag_set(diag, -ESTALE, "410 Gone: resourceVersion too old: %s",
                             status_message(body));
@@ -200,12 +197,12 @@ gdp_kube_status_error(long status, enum gdp_kube_method m, const struct gdp_kube
 }
 
 int
-gdp_kube_watch_parse(const char *line, size_t len, enum gdp_kube_event *ret_type,
-                     json_t **ret_obj, struct gdp_diag *diag)
+gdp_kube_watch_parse(const char *line, size_t len, enum gdp_kube_event *ret_type, json_t **ret_obj,
+                     struct gdp_diag *diag)
 {
     static const char *const names[] = {
-            [GDP_KUBE_ADDED] = "ADDED",       [GDP_KUBE_MODIFIED] = "MODIFIED",
-            [GDP_KUBE_DELETED] = "DELETED",   [GDP_KUBE_BOOKMARK] = "BOOKMARK",
+            [GDP_KUBE_ADDED] = "ADDED",     [GDP_KUBE_MODIFIED] = "MODIFIED",
+            [GDP_KUBE_DELETED] = "DELETED", [GDP_KUBE_BOOKMARK] = "BOOKMARK",
             [GDP_KUBE_ERROR] = "ERROR",
     };
     json_error_t err;
