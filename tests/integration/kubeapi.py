@@ -285,8 +285,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self._chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
 
     def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(n) or b"null")
+        return json.loads(self.raw_body or b"null")
 
     # -- auth, RBAC, faults ------------------------------------------------------------
     def _authorized(self):
@@ -341,6 +340,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         self.path_only = u.path
         self.query = {k: v[0] for k, v in urllib.parse.parse_qs(u.query).items()}
+        # read the body before any answer, so the next request on the connection starts clean
+        self.raw_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def do_GET(self):
         self._parse()

@@ -107,20 +107,18 @@ watch_lines(void **state _unused_)
     const char ok[] = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"n\"}}}";
     assert_int_equal(gdp_kube_watch_parse(ok, strlen(ok), &type, &obj, &diag), 0);
     assert_int_equal(type, GDP_KUBE_MODIFIED);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                          "name")),
-                        "n");
+    assert_string_equal(
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")), "n");
     json_decref(obj);
     const char bm[] = "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{}}}";
     assert_int_equal(gdp_kube_watch_parse(bm, strlen(bm), &type, &obj, &diag), 0);
     assert_int_equal(type, GDP_KUBE_BOOKMARK);
     json_decref(obj);
     const char *bad[] = {"{\"type\":\"MODIFIED\"", "{\"object\":{}}",
-                         "{\"type\":\"RENAMED\",\"object\":{}}", "{\"type\":\"ADDED\",\"object\":1}",
-                         "[]"};
+                         "{\"type\":\"RENAMED\",\"object\":{}}",
+                         "{\"type\":\"ADDED\",\"object\":1}", "[]"};
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-        assert_int_equal(gdp_kube_watch_parse(bad[i], strlen(bad[i]), &type, &obj, &diag),
-                         -EPROTO);
+        assert_int_equal(gdp_kube_watch_parse(bad[i], strlen(bad[i]), &type, &obj, &diag), -EPROTO);
         assert_non_null(strstr(diag.msg, "malformed watch event"));
     }
 }
@@ -190,7 +188,9 @@ kubeconfig_current_context(void **state _unused_)
 static void
 kubeconfig_errors(void **state _unused_)
 {
-    struct { const char *text, *msg; } cases[] = {
+    struct {
+        const char *text, *msg;
+    } cases[] = {
             {"current-context: x\n", "current-context \"x\" not found"},
             {"current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n",
              "cluster \"k\" not found"},
@@ -212,12 +212,13 @@ kubeconfig_errors(void **state _unused_)
             {"a: [1, 2\n", "kubeconfig:"},
             {"- 1\n", "not a mapping"},
     };
+
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct gdp_diag diag = {0};
         struct gdp_kube_config cfg = {0};
-        assert_int_equal(gdp_kube_config_parse(&cfg, cases[i].text, strlen(cases[i].text), NULL,
-                                               &diag),
-                         GDP_E_CONFIG);
+        assert_int_equal(
+                gdp_kube_config_parse(&cfg, cases[i].text, strlen(cases[i].text), NULL, &diag),
+                GDP_E_CONFIG);
         if (strstr(diag.msg, cases[i].msg) == NULL) {
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, diag.msg, cases[i].msg);
         }
