@@ -12,7 +12,7 @@ packages=(
     python3 python3-pytest python3-yaml python3-grpcio python3-protobuf
     golang-go golang-google-grpc-dev golang-google-protobuf-dev
     valgrind
-    libcurl4-openssl-dev openssl
+    libcurl4-openssl-dev openssl nghttp2-server
 )
 
 sudo=()

@@ -104,3 +104,38 @@ def test_failures_give_one_clear_message(api, tmp_path, setup, args, message):
     rc, err = kube(api, tmp_path, *args, body=body)
     assert rc == 1 and message in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_http2_where_the_server_offers_it(api, tmp_path, pki):
+    """nghttpd speaks only HTTP/2 (negotiated with ALPN): a GET through it proves the client
+    uses HTTP/2 when offered, still verifying the server against the cluster CA."""
+    import shutil
+    import socket
+    import time
+    if shutil.which("nghttpd") is None:
+        pytest.skip("nghttpd (Debian nghttp2-server) not installed")
+    docs = tmp_path / "htdocs" / "api" / "v1" / "nodes"
+    docs.mkdir(parents=True)
+    (docs / "node-1").write_text(json.dumps(api.node("node-1")))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = subprocess.Popen(["nghttpd", "-a", "127.0.0.1", "-d", str(tmp_path / "htdocs"), str(port),
+                          str(pki / "server.key"), str(pki / "server.crt")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        env = dict(api.env(), KUBERNETES_SERVICE_PORT=str(port))
+        p = subprocess.run([str(CLIENT), "get", "-", "v1", "nodes", "-", "node-1"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout.split(" ", 1)[1])["metadata"]["name"] == "node-1"
+    finally:
+        d.terminate()
+        d.wait(10)
