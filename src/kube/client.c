@@ -14,11 +14,10 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 
-#include <curl/curl.h>
-
 #include "core/diag.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kube/curl_dl.h"
 #include "kube/kube.h"
 #include "kube/kube_int.h"
 
@@ -29,6 +28,9 @@
 #define TIMEOUT_DEFAULT_MS 30000
 #define WATCH_GRACE_S      30
 #define RES_MAX            160
+
+/* libcurl's symbols, set by the first gdp_kube_client_new() (loop thread only). */
+static const struct gdp_curl_fns *cu;
 
 struct gdp_kube_req {
     struct gdp_kube_client *c;
@@ -116,22 +118,22 @@ set_headers(struct gdp_kube_req *req)
 {
     struct gdp_kube_client *c = req->c;
     const char *token = c->cfg->token != NULL ? c->cfg->token : c->token;
-    curl_slist_free_all(req->headers);
-    req->headers = curl_slist_append(NULL, "Accept: application/json");
+    cu->slist_free_all(req->headers);
+    req->headers = cu->slist_append(NULL, "Accept: application/json");
     if (req->body != NULL) {
-        req->headers = curl_slist_append(req->headers,
-                                         req->m == GDP_KUBE_PATCH
-                                                 ? "Content-Type: application/merge-patch+json"
-                                                 : "Content-Type: application/json");
+        req->headers = cu->slist_append(req->headers,
+                                        req->m == GDP_KUBE_PATCH
+                                                ? "Content-Type: application/merge-patch+json"
+                                                : "Content-Type: application/json");
     }
     if (token != NULL && token[0] != '\0') {
         _cleanup_free_ char *h = gdp_asprintf("Authorization: Bearer %s", token);
-        req->headers = curl_slist_append(req->headers, h);
+        req->headers = cu->slist_append(req->headers, h);
     }
     if (req->headers == NULL) {
         gdp_oom();
     }
-    (void)curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+    (void)cu->easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
 }
 
 static void
@@ -141,18 +143,18 @@ set_tls(struct gdp_kube_req *req)
     CURL *e = req->easy;
     if (cfg->ca_pem != NULL) {
         struct curl_blob ca = {cfg->ca_pem, strlen(cfg->ca_pem), CURL_BLOB_COPY};
-        (void)curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+        (void)cu->easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
     }
     if (cfg->cert_pem != NULL && cfg->key_pem != NULL) {
         struct curl_blob cert = {cfg->cert_pem, strlen(cfg->cert_pem), CURL_BLOB_COPY};
         struct curl_blob key = {cfg->key_pem, strlen(cfg->key_pem), CURL_BLOB_COPY};
-        (void)curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
-        (void)curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        (void)curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
-        (void)curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+        (void)cu->easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+        (void)cu->easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        (void)cu->easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+        (void)cu->easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    (void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
-    (void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
+    (void)cu->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
+    (void)cu->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
 }
 
 static void
@@ -163,23 +165,23 @@ setup_easy(struct gdp_kube_req *req)
             [GDP_KUBE_CREATE] = "POST", [GDP_KUBE_UPDATE] = "PUT", [GDP_KUBE_PATCH] = "PATCH",
     };
     CURL *e = req->easy;
-    (void)curl_easy_setopt(e, CURLOPT_URL, req->url);
-    (void)curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-    (void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    (void)curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-    (void)curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-    (void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    (void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    (void)curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    (void)curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    (void)curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    (void)curl_easy_setopt(e, CURLOPT_USERAGENT, req->c->user_agent);
-    (void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->c->timeout_ms);
-    (void)curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->transfer_timeout_ms);
-    (void)curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, methods[req->m]);
+    (void)cu->easy_setopt(e, CURLOPT_URL, req->url);
+    (void)cu->easy_setopt(e, CURLOPT_PRIVATE, req);
+    (void)cu->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    (void)cu->easy_setopt(e, CURLOPT_WRITEDATA, req);
+    (void)cu->easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    (void)cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    (void)cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    (void)cu->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    (void)cu->easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    (void)cu->easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    (void)cu->easy_setopt(e, CURLOPT_USERAGENT, req->c->user_agent);
+    (void)cu->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->c->timeout_ms);
+    (void)cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->transfer_timeout_ms);
+    (void)cu->easy_setopt(e, CURLOPT_CUSTOMREQUEST, methods[req->m]);
     if (req->body != NULL) {
-        (void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-        (void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
+        (void)cu->easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+        (void)cu->easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
     }
     set_tls(req);
     set_headers(req);
@@ -192,7 +194,7 @@ start(struct gdp_kube_req *req)
     set_headers(req);
     req->len = 0;
     req->too_big = false;
-    CURLMcode mc = curl_multi_add_handle(req->c->multi, req->easy);
+    CURLMcode mc = cu->multi_add_handle(req->c->multi, req->easy);
     if (mc != CURLM_OK) {
         return -EIO;
     }
@@ -205,7 +207,7 @@ req_free(struct gdp_kube_req *req)
 {
     struct gdp_kube_client *c = req->c;
     if (req->active) {
-        (void)curl_multi_remove_handle(c->multi, req->easy);
+        (void)cu->multi_remove_handle(c->multi, req->easy);
     }
     if (req->prev != NULL) {
         req->prev->next = req->next;
@@ -218,8 +220,8 @@ req_free(struct gdp_kube_req *req)
     if (req->cleanup != NULL) {
         req->cleanup(req->userdata);
     }
-    curl_easy_cleanup(req->easy);
-    curl_slist_free_all(req->headers);
+    cu->easy_cleanup(req->easy);
+    cu->slist_free_all(req->headers);
     free(req->url);
     free(req->body);
     free(req->buf);
@@ -240,7 +242,7 @@ gdp_kube_req_cancel(struct gdp_kube_req *req)
     }
     req->dead = true; /* freed by the hook: we may be inside one of its callbacks */
     if (req->active) {
-        (void)curl_multi_remove_handle(req->c->multi, req->easy);
+        (void)cu->multi_remove_handle(req->c->multi, req->easy);
         req->active = false;
     }
 }
@@ -257,7 +259,7 @@ req_new(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube
     req->ref.group = req->group;
     req->ref.resource = req->resource;
     req->url = gdp_asprintf("%s%s", c->cfg->server, path);
-    req->easy = curl_easy_init();
+    req->easy = cu->easy_init();
     if (req->easy == NULL) {
         gdp_oom();
     }
@@ -360,7 +362,7 @@ static int
 transfer_error(struct gdp_kube_req *req, CURLcode cc, struct gdp_diag *diag)
 {
     const char *verb = gdp_kube_verb(req->m);
-    const char *what = req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror(cc);
+    const char *what = req->errbuf[0] != '\0' ? req->errbuf : cu->easy_strerror(cc);
     if (req->too_big) {
         return gdp_diag_set(diag, -EMSGSIZE, "%s %s: response larger than %zu bytes", verb,
                             req->resource, GDP_KUBE_BODY_MAX);
@@ -377,7 +379,7 @@ static void
 collect(struct gdp_kube_req *req, CURLcode cc, struct gdp_kube_result *res, struct gdp_diag *diag)
 {
     json_error_t err;
-    (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    (void)cu->easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &res->status);
     if (cc != CURLE_OK) {
         res->r = transfer_error(req, cc, diag);
         return;
@@ -408,7 +410,7 @@ finish(struct gdp_kube_req *req, CURLcode cc)
 {
     struct gdp_diag diag = {0};
     struct gdp_kube_result res = {.diag = &diag};
-    (void)curl_multi_remove_handle(req->c->multi, req->easy);
+    (void)cu->multi_remove_handle(req->c->multi, req->easy);
     req->active = false;
     collect(req, cc, &res, &diag);
     if (res.status == 401 && !req->auth_retried && req->c->cfg->token_file != NULL) {
@@ -435,7 +437,7 @@ process(struct gdp_kube_client *c)
     for (struct gdp_kube_req *req = c->reqs; req != NULL; req = req->next) {
         if (req->line != NULL && req->active && !req->dead && req->len > 0) {
             long status = 0;
-            (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+            (void)cu->easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
             if (status >= 200 && status < 300) {
                 deliver_lines(req, false);
             }
@@ -443,12 +445,12 @@ process(struct gdp_kube_client *c)
     }
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while ((msg = cu->multi_info_read(c->multi, &left)) != NULL) {
         struct gdp_kube_req *req = NULL;
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
-        (void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+        (void)cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
         if (req != NULL && req->active && !req->dead) {
             finish(req, msg->data.result);
         }
@@ -463,7 +465,7 @@ on_io(struct gdp_loop *loop _unused_, int fd, uint32_t events, void *userdata)
                 ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                 ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
     int running;
-    (void)curl_multi_socket_action(c->multi, fd, flags, &running);
+    (void)cu->multi_socket_action(c->multi, fd, flags, &running);
     process(c);
 }
 
@@ -472,7 +474,7 @@ on_timer(struct gdp_loop *loop _unused_, struct gdp_loop_timer *t _unused_, void
 {
     struct gdp_kube_client *c = userdata;
     int running;
-    (void)curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    (void)cu->multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     process(c);
 }
 
@@ -518,8 +520,9 @@ gdp_kube_client_new(struct gdp_loop *loop, const struct gdp_kube_config *cfg,
                     const struct gdp_kube_opts *opts, struct gdp_kube_client **ret,
                     struct gdp_diag *diag)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        return gdp_diag_set(diag, -EIO, "libcurl initialization failed");
+    cu = gdp_curl_load(diag);
+    if (cu == NULL) {
+        return -ENOENT;
     }
     struct gdp_kube_client *c = gdp_calloc(1, sizeof *c);
     c->loop = loop;
@@ -528,17 +531,17 @@ gdp_kube_client_new(struct gdp_loop *loop, const struct gdp_kube_config *cfg,
     c->user_agent =
             gdp_strdup(opts != NULL && opts->user_agent != NULL ? opts->user_agent
                                                                 : "gpu-device-plugin/" GDP_VERSION);
-    c->multi = curl_multi_init();
+    c->multi = cu->multi_init();
     int r = c->multi == NULL ? gdp_diag_set(diag, -ENOMEM, "curl_multi_init failed")
                              : gdp_loop_timer_new(loop, on_timer, c, &c->timer, diag);
     if (r < 0) {
         gdp_kube_client_free(c);
         return r;
     }
-    (void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    (void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    (void)curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    (void)curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    (void)cu->multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    (void)cu->multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    (void)cu->multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    (void)cu->multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     (void)gdp_loop_add_hook(loop, reap, c);
     *ret = c;
     return 0;
@@ -561,11 +564,10 @@ gdp_kube_client_free(struct gdp_kube_client *c)
     }
     gdp_loop_del_hook(c->loop, reap, c);
     if (c->multi != NULL) {
-        (void)curl_multi_cleanup(c->multi);
+        (void)cu->multi_cleanup(c->multi);
     }
     gdp_loop_timer_free(c->timer);
     free(c->user_agent);
     free(c->token);
     free(c);
-    curl_global_cleanup();
 }
