@@ -498,8 +498,8 @@ report(struct cm *cm, bool ok, const char *msg)
     json_t *patch = json_pack("{s:{s:{s:s},s:{s:s}}}", "metadata", "labels", key,
                               ok ? "success" : "failed", "annotations", key, msg);
     const struct gdp_kube_ref ref = {.version = "v1", .resource = "nodes", .name = cm->o.node_name};
-    int r = gdp_kube_request(cm->client, GDP_KUBE_PATCH, &ref, NULL, patch, on_reported, cm, NULL,
-                             &diag);
+    const struct gdp_kube_call call = {GDP_KUBE_PATCH, &ref, NULL, patch, on_reported, cm};
+    int r = gdp_kube_request(cm->client, &call, NULL, &diag);
     json_decref(patch);
     if (r < 0) {
         log_warn("cannot report the config state on node %s: %s, ignoring", cm->o.node_name,

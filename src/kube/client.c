@@ -272,24 +272,28 @@ req_new(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube
 }
 
 static int
-submit(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube_ref *ref,
-       const struct gdp_kube_query *query, const json_t *body, struct gdp_kube_req **ret,
-       struct gdp_diag *diag)
+submit(struct gdp_kube_client *c, const struct gdp_kube_call *call, gdp_kube_line_fn line,
+       struct gdp_kube_req **ret, struct gdp_diag *diag)
 {
-    _cleanup_free_ char *path = gdp_kube_path(ref, query);
+    const struct gdp_kube_ref *ref = call->ref;
+    _cleanup_free_ char *path = gdp_kube_path(ref, call->query);
     if (path == NULL) {
         return gdp_diag_set(diag, -EINVAL, "invalid API object reference (%s/%s %s)",
                             ref->version != NULL ? ref->version : "",
                             ref->resource != NULL ? ref->resource : "",
                             ref->name != NULL ? ref->name : "");
     }
-    struct gdp_kube_req *req = req_new(c, m, ref, path);
-    if (body != NULL) {
-        req->body = json_dumps(body, JSON_COMPACT);
+    struct gdp_kube_req *req = req_new(c, call->method, ref, path);
+    if (call->body != NULL) {
+        req->body = json_dumps(call->body, JSON_COMPACT);
     }
+    req->line = line;
+    req->done = call->done;
+    req->userdata = call->userdata;
     req->transfer_timeout_ms = c->timeout_ms;
-    if (m == GDP_KUBE_WATCH) {
-        req->transfer_timeout_ms = ((uint64_t)query->timeout_s + WATCH_GRACE_S) * 1000;
+    if (line != NULL) {
+        unsigned timeout_s = call->query != NULL ? call->query->timeout_s : 0;
+        req->transfer_timeout_ms = ((uint64_t)timeout_s + WATCH_GRACE_S) * 1000;
     }
     setup_easy(req);
     int r = start(req);
@@ -297,45 +301,24 @@ submit(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube_
         req_free(req);
         return gdp_diag_set(diag, r, "cannot start a request to %s", c->cfg->server);
     }
-    *ret = req;
-    return 0;
-}
-
-int
-gdp_kube_request(struct gdp_kube_client *c, enum gdp_kube_method m, const struct gdp_kube_ref *ref,
-                 const struct gdp_kube_query *query, const json_t *body, gdp_kube_done_fn done,
-                 void *userdata, struct gdp_kube_req **ret_req, struct gdp_diag *diag)
-{
-    struct gdp_kube_req *req = NULL;
-    int r = submit(c, m, ref, query, body, &req, diag);
-    if (r < 0) {
-        return r;
-    }
-    req->done = done;
-    req->userdata = userdata;
-    if (ret_req != NULL) {
-        *ret_req = req;
+    if (ret != NULL) {
+        *ret = req;
     }
     return 0;
 }
 
 int
-gdp_kube_stream(struct gdp_kube_client *c, const struct gdp_kube_ref *ref,
-                const struct gdp_kube_query *query, gdp_kube_line_fn line, gdp_kube_done_fn done,
-                void *userdata, struct gdp_kube_req **ret_req, struct gdp_diag *diag)
+gdp_kube_request(struct gdp_kube_client *c, const struct gdp_kube_call *call,
+                 struct gdp_kube_req **ret_req, struct gdp_diag *diag)
 {
-    struct gdp_kube_req *req = NULL;
-    int r = submit(c, GDP_KUBE_WATCH, ref, query, NULL, &req, diag);
-    if (r < 0) {
-        return r;
-    }
-    req->line = line;
-    req->done = done;
-    req->userdata = userdata;
-    if (ret_req != NULL) {
-        *ret_req = req;
-    }
-    return 0;
+    return submit(c, call, NULL, ret_req, diag);
+}
+
+int
+gdp_kube_stream(struct gdp_kube_client *c, const struct gdp_kube_call *call, gdp_kube_line_fn line,
+                struct gdp_kube_req **ret_req, struct gdp_diag *diag)
+{
+    return submit(c, call, line, ret_req, diag);
 }
 
 /* Hands complete lines of a streamed response to the caller; keeps the partial tail. */
@@ -378,7 +361,7 @@ transfer_error(struct gdp_kube_req *req, CURLcode cc, struct gdp_diag *diag)
 static void
 collect(struct gdp_kube_req *req, CURLcode cc, struct gdp_kube_result *res, struct gdp_diag *diag)
 {
-    json_error_t err;
+    json_error_t err = {0};
     (void)cu->easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &res->status);
     if (cc != CURLE_OK) {
         res->r = transfer_error(req, cc, diag);
@@ -559,8 +542,10 @@ gdp_kube_client_free(struct gdp_kube_client *c)
     if (c == NULL) {
         return;
     }
-    while (c->reqs != NULL) {
-        req_free(c->reqs);
+    struct gdp_kube_req *next;
+    for (struct gdp_kube_req *req = c->reqs; req != NULL; req = next) {
+        next = req->next;
+        req_free(req);
     }
     gdp_loop_del_hook(c->loop, reap, c);
     if (c->multi != NULL) {

@@ -150,15 +150,22 @@ int gdp_kube_client_new(struct gdp_loop *loop, const struct gdp_kube_config *cfg
  * watches first. Accepts NULL. Not from inside a client callback. */
 void gdp_kube_client_free(struct gdp_kube_client *c);
 
+/* One request: what to do and whom to tell. */
+struct gdp_kube_call {
+    enum gdp_kube_method method;
+    const struct gdp_kube_ref *ref;     /* LIST and WATCH name a collection */
+    const struct gdp_kube_query *query; /* may be NULL */
+    const json_t *body;                 /* CREATE/UPDATE/PATCH; borrowed, serialized at once */
+    gdp_kube_done_fn done;
+    void *userdata;
+};
+
 /*
- * Starts a request: method on ref (LIST and WATCH name a collection), with the query (may be
- * NULL) and a body for CREATE/UPDATE/PATCH (borrowed; serialized now). done is called once on
- * the loop thread, never from inside this call. *ret_req (may be NULL) is borrowed until done
- * runs or gdp_kube_req_cancel(). Returns 0, or -EINVAL (bad ref) with diag filled.
+ * Starts a request. call->done is called once on the loop thread, never from inside this
+ * call. *ret_req (may be NULL) is borrowed until done runs or gdp_kube_req_cancel().
+ * Returns 0, or -EINVAL (bad reference) with diag filled.
  */
-int gdp_kube_request(struct gdp_kube_client *c, enum gdp_kube_method m,
-                     const struct gdp_kube_ref *ref, const struct gdp_kube_query *query,
-                     const json_t *body, gdp_kube_done_fn done, void *userdata,
+int gdp_kube_request(struct gdp_kube_client *c, const struct gdp_kube_call *call,
                      struct gdp_kube_req **ret_req, struct gdp_diag *diag);
 
 /* Cancels a request whose callback has not run yet; its callback never runs. */

@@ -12,14 +12,12 @@ typedef void (*gdp_kube_line_fn)(struct gdp_kube_req *req, const char *line, siz
                                  void *userdata);
 
 /*
- * Like gdp_kube_request() with GDP_KUBE_WATCH, but the body is delivered line by line to
- * line (on the loop thread, after libcurl returned) and done gets body NULL. No request
- * timeout: query->timeout_s plus a grace period bounds the transfer.
+ * Like gdp_kube_request() for call->method GDP_KUBE_WATCH, but the body is delivered line by
+ * line to line (on the loop thread, after libcurl returned) and done gets body NULL. No
+ * request timeout: call->query->timeout_s plus a grace period bounds the transfer.
  */
-int gdp_kube_stream(struct gdp_kube_client *c, const struct gdp_kube_ref *ref,
-                    const struct gdp_kube_query *query, gdp_kube_line_fn line,
-                    gdp_kube_done_fn done, void *userdata, struct gdp_kube_req **ret_req,
-                    struct gdp_diag *diag);
+int gdp_kube_stream(struct gdp_kube_client *c, const struct gdp_kube_call *call,
+                    gdp_kube_line_fn line, struct gdp_kube_req **ret_req, struct gdp_diag *diag);
 
 /* Called with the request's userdata when the request is freed without its done callback
  * having run (cancelled, or the client freed): frees what userdata owns. */

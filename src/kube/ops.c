@@ -172,8 +172,8 @@ watch_list(struct gdp_kube_watch *w)
     struct gdp_diag diag = {0};
     const struct gdp_kube_query q = {.label_selector = w->label_selector,
                                      .field_selector = w->field_selector};
-    int r = gdp_kube_request(w->c, GDP_KUBE_LIST, &w->ref.ref, &q, NULL, on_list, w, &w->req,
-                             &diag);
+    const struct gdp_kube_call call = {GDP_KUBE_LIST, &w->ref.ref, &q, NULL, on_list, w};
+    int r = gdp_kube_request(w->c, &call, &w->req, &diag);
     if (r < 0) {
         trouble(w, r, &diag, true, false);
     }
@@ -251,7 +251,8 @@ watch_stream(struct gdp_kube_watch *w)
                                      .bookmarks = true,
                                      .timeout_s = w->o.timeout_s};
     w->got_line = false;
-    int r = gdp_kube_stream(w->c, &w->ref.ref, &q, on_line, on_stream_done, w, &w->req, &diag);
+    const struct gdp_kube_call call = {GDP_KUBE_WATCH, &w->ref.ref, &q, NULL, on_stream_done, w};
+    int r = gdp_kube_stream(w->c, &call, on_line, &w->req, &diag);
     if (r < 0) {
         trouble(w, r, &diag, false, false);
     }
@@ -347,7 +348,8 @@ apply_write(struct apply *a, enum gdp_kube_method m)
     if (m == GDP_KUBE_CREATE) {
         target.name = NULL;
     }
-    int r = gdp_kube_request(a->c, m, &target, NULL, a->obj, on_apply_write, a, &req, &diag);
+    const struct gdp_kube_call call = {m, &target, NULL, a->obj, on_apply_write, a};
+    int r = gdp_kube_request(a->c, &call, &req, &diag);
     if (r < 0) {
         const struct gdp_kube_result res = {.r = r, .diag = &diag};
         apply_finish(a, &res);
@@ -383,8 +385,8 @@ apply_get(struct apply *a)
 {
     struct gdp_diag diag = {0};
     struct gdp_kube_req *req = NULL;
-    int r = gdp_kube_request(a->c, GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a, &req,
-                             &diag);
+    const struct gdp_kube_call call = {GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a};
+    int r = gdp_kube_request(a->c, &call, &req, &diag);
     if (r < 0) {
         const struct gdp_kube_result res = {.r = r, .diag = &diag};
         apply_finish(a, &res);
@@ -407,7 +409,8 @@ gdp_kube_apply(struct gdp_kube_client *c, const struct gdp_kube_ref *ref, const 
     a->done = done;
     a->userdata = userdata;
     struct gdp_kube_req *req = NULL;
-    int r = gdp_kube_request(c, GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a, &req, diag);
+    const struct gdp_kube_call call = {GDP_KUBE_GET, &a->ref.ref, NULL, NULL, on_apply_get, a};
+    int r = gdp_kube_request(c, &call, &req, diag);
     if (r < 0) {
         apply_free(a);
         return r;

@@ -53,8 +53,9 @@ start(struct gdp_kube_client *c, struct gdp_loop *loop, char **argv, json_t *bod
     }
     for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
         if (streq(argv[0], verbs[i])) {
-            return gdp_kube_request(c, (enum gdp_kube_method)i, &ref, NULL, body, on_done, loop,
-                                    NULL, diag);
+            const struct gdp_kube_call call = {
+                    (enum gdp_kube_method)i, &ref, NULL, body, on_done, loop};
+            return gdp_kube_request(c, &call, NULL, diag);
         }
     }
     return gdp_diag_set(diag, -EINVAL, "unknown verb %s", argv[0]);
