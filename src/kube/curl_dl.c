@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "core/diag.h"
 #include "core/util.h"
@@ -53,7 +54,7 @@ gdp_curl_load(struct gdp_diag *diag)
             (void)gdp_diag_set(diag, -ENOSYS, "%s: symbol %s missing", LIBCURL, syms[i].name);
             return NULL;
         }
-        *(void **)((char *)&fns + syms[i].off) = p;
+        memcpy((char *)&fns + syms[i].off, &p, sizeof p); /* fns holds only pointers */
     }
     if (fns.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         (void)gdp_diag_set(diag, -EIO, "curl_global_init failed");
