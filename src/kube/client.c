@@ -337,8 +337,10 @@ deliver_lines(struct gdp_kube_req *req, bool final)
         }
         off += n + (nl != NULL ? 1 : 0);
     }
-    memmove(req->buf, req->buf + off, req->len - off);
-    req->len -= off;
+    if (off > 0) {
+        memmove(req->buf, req->buf + off, req->len - off);
+        req->len -= off;
+    }
 }
 
 static int

@@ -19,6 +19,7 @@
 #define BACKOFF_MIN_DEFAULT_MS  500
 #define BACKOFF_MAX_DEFAULT_MS  30000
 #define FIELD_MAX               256
+#define QUICK_CLOSE_MS          1000 /* a stream ended sooner, and empty, is a failure */
 
 /* Owned copies of a reference's strings. */
 struct ref_copy {
@@ -50,7 +51,7 @@ struct gdp_kube_watch {
     char *field_selector, *label_selector, *rv;
     struct gdp_kube_req *req;
     struct gdp_loop_timer *retry;
-    uint64_t backoff_ms;
+    uint64_t backoff_ms, stream_started_ms;
     unsigned busy;
     bool zombie, relist, got_line;
 };
@@ -230,13 +231,13 @@ on_stream_done(struct gdp_kube_client *c _unused_, const struct gdp_kube_result 
         trouble(w, res->r, res->diag, true, true);
     } else if (res->r < 0) {
         trouble(w, res->r, res->diag, false, false);
-    } else if (!w->got_line) {
+    } else if (!w->got_line && gdp_loop_now_ms() - w->stream_started_ms < QUICK_CLOSE_MS) {
         trouble(w,
                 gdp_diag_set(&diag, -EPIPE, "watch %s: the server closed the stream at once",
                              w->ref.resource),
                 &diag, false, false);
     } else {
-        watch_stream(w); /* the server's timeoutSeconds ended it: go on from our version */
+        watch_stream(w); /* timeoutSeconds (or a quiet server) ended it: go on from our version */
     }
 }
 

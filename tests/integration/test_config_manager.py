@@ -440,3 +440,21 @@ def test_plugin_reloads_without_dropping_its_registration(api, plugin, tmp_path)
         cm.close()
         p.close()
         kubelet.stop()
+
+
+def test_watch_timeout_rewatches_quietly(api, configs):
+    """The server ends every watch after timeoutSeconds (here 1 s) without a single event:
+    the client watches again from the same resourceVersion, and logs nothing."""
+    src, dst = configs
+    api.set_label(NODE, LABEL, "a")
+    cm = sidecar(api, src, dst, SEND_SIGNAL="false", GDP_KUBE_WATCH_TIMEOUT_MS="1000")
+    try:
+        wait_for(lambda: len(api.watch_rvs()) >= 3, "three watches", timeout=20)
+        rvs = api.watch_rvs()  # the first watch sees our own state patch, then nothing
+        assert None not in rvs and rvs[-1] == rvs[-2]
+        assert len(api.statuses("GET", "/api/v1/nodes")) == len(rvs) + 1  # one list only
+        api.set_label(NODE, LABEL, "b")
+        wait_for(lambda: target_of(dst) == str(src / "b"), "config b")
+        assert not [l for l in cm.stderr_lines if l.startswith(("E", "W"))], cm.log
+    finally:
+        cm.close()
