@@ -18,6 +18,7 @@
 
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
 #define YAML_NODES_MAX 20000
+#define YAML_DEPTH_MAX 64
 
 void
 gdp_kube_config_done(struct gdp_kube_config *cfg)
@@ -88,36 +89,71 @@ load_in_cluster(struct gdp_kube_config *cfg, char **envp, const char *sa_dir, st
     return 0;
 }
 
-/* YAML to JSON: scalars stay strings except true/false (enough for kubeconfig's fields). */
+/* Bounds on the YAML walk: nodes visited (aliases can multiply them) and nesting depth. */
+struct ywalk {
+    yaml_document_t *doc;
+    size_t left;
+    unsigned depth;
+    bool over;
+};
+
+static json_t *yaml_to_json(struct ywalk *w, yaml_node_t *n);
+
 static json_t *
-yaml_to_json(yaml_document_t *doc, yaml_node_t *n, size_t *budget)
+yaml_scalar(const yaml_node_t *n)
 {
-    if (n == NULL || (*budget)-- == 0) {
-        return NULL;
+    const char *v = (const char *)n->data.scalar.value;
+    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+        (streq(v, "true") || streq(v, "false"))) {
+        return json_boolean(streq(v, "true"));
     }
-    if (n->type == YAML_SCALAR_NODE) {
-        const char *v = (const char *)n->data.scalar.value;
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-            (streq(v, "true") || streq(v, "false"))) {
-            return json_boolean(streq(v, "true"));
-        }
-        return json_stringn(v, n->data.scalar.length);
-    }
-    json_t *out = n->type == YAML_SEQUENCE_NODE ? json_array() : json_object();
+    return json_stringn(v, n->data.scalar.length);
+}
+
+static json_t *
+yaml_collection(struct ywalk *w, yaml_node_t *n)
+{
     if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *out = json_array();
         for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
              i++) {
-            json_array_append_new(out, yaml_to_json(doc, yaml_document_get_node(doc, *i), budget));
+            json_t *v = yaml_to_json(w, yaml_document_get_node(w->doc, *i));
+            (void)json_array_append_new(out, v != NULL ? v : json_null());
         }
         return out;
     }
+    json_t *out = json_object();
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
+        json_t *v = yaml_to_json(w, yaml_document_get_node(w->doc, p->value));
         if (k != NULL && k->type == YAML_SCALAR_NODE) {
-            json_object_set_new(out, (const char *)k->data.scalar.value,
-                                yaml_to_json(doc, yaml_document_get_node(doc, p->value), budget));
+            (void)json_object_set_new(out, (const char *)k->data.scalar.value,
+                                      v != NULL ? v : json_null());
+        } else {
+            json_decref(v);
         }
     }
+    return out;
+}
+
+/* YAML to JSON: scalars stay strings except true/false (enough for kubeconfig's fields). */
+static json_t *
+yaml_to_json(struct ywalk *w, yaml_node_t *n)
+{
+    if (n == NULL || w->over) {
+        return NULL;
+    }
+    if (w->left == 0 || w->depth >= YAML_DEPTH_MAX) {
+        w->over = true;
+        return NULL;
+    }
+    w->left--;
+    if (n->type == YAML_SCALAR_NODE) {
+        return yaml_scalar(n);
+    }
+    w->depth++;
+    json_t *out = yaml_collection(w, n);
+    w->depth--;
     return out;
 }
 
@@ -137,13 +173,14 @@ parse_yaml(const char *text, size_t len, struct gdp_diag *diag)
         yaml_parser_delete(&parser);
         return NULL;
     }
-    size_t budget = YAML_NODES_MAX;
-    json_t *root = yaml_to_json(&doc, yaml_document_get_root_node(&doc), &budget);
+    struct ywalk w = {.doc = &doc, .left = YAML_NODES_MAX};
+    json_t *root = yaml_to_json(&w, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    if (root == NULL || !json_is_object(root)) {
+    if (root == NULL || w.over || !json_is_object(root)) {
         json_decref(root);
-        (void)gdp_diag_set(diag, GDP_E_CONFIG, "kubeconfig: not a mapping (or too large)");
+        (void)gdp_diag_set(diag, GDP_E_CONFIG,
+                           "kubeconfig: not a mapping, or too large or too deeply nested");
         return NULL;
     }
     return root;

@@ -211,6 +211,11 @@ kubeconfig_errors(void **state _unused_)
              "not base64"},
             {"a: [1, 2\n", "kubeconfig:"},
             {"- 1\n", "not a mapping"},
+            {"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+             "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+             "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+             "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+             "too large"},
     };
 
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -224,6 +229,23 @@ kubeconfig_errors(void **state _unused_)
         }
         gdp_kube_config_done(&cfg);
     }
+}
+
+static void
+kubeconfig_too_deep(void **state _unused_)
+{
+    char text[256] = "a: ";
+    for (size_t i = 0; i < 100; i++) {
+        text[3 + i] = '[';
+        text[3 + 100 + 1 + i] = ']';
+    }
+    text[3 + 100] = '1';
+    text[3 + 201] = '\n';
+    struct gdp_diag diag = {0};
+    struct gdp_kube_config cfg = {0};
+    assert_int_equal(gdp_kube_config_parse(&cfg, text, strlen(text), NULL, &diag), GDP_E_CONFIG);
+    assert_non_null(strstr(diag.msg, "too deeply nested"));
+    gdp_kube_config_done(&cfg);
 }
 
 static void
@@ -285,6 +307,7 @@ main(void)
             cmocka_unit_test(base64),
             cmocka_unit_test(kubeconfig_current_context),
             cmocka_unit_test(kubeconfig_errors),
+            cmocka_unit_test(kubeconfig_too_deep),
             cmocka_unit_test(kubeconfig_files_relative_to_its_directory),
             cmocka_unit_test(in_cluster),
     };
