@@ -70,8 +70,8 @@ class Fault:
     """One injected failure, used by the first `count` requests it matches."""
 
     def __init__(self, method, path_prefix, watch=None, status=None, body=None, delay=0.0,
-                 raw=None, count=1):
-        self.method, self.path_prefix, self.watch = method, path_prefix, watch
+                 raw=None, count=1, drop=False):
+        self.method, self.path_prefix, self.watch, self.drop = method, path_prefix, watch, drop
         self.status, self.body, self.delay, self.raw, self.count = status, body, delay, raw, count
 
     def matches(self, method, path, watch):
@@ -330,6 +330,17 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         if fault is None:
             return False
         time.sleep(fault.delay)
+        if fault.drop:  # headers and half the body, then the connection is gone
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"kind": "Node", "metadata": {')
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.close_connection = True
+            self._record(200)
+            return True
         if fault.status is None and fault.raw is None:
             return False  # only slow
         self._send_json(fault.status or 200, fault.body, raw=fault.raw)

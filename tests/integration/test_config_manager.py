@@ -96,6 +96,8 @@ def cm_env(api, src, dst, **extra):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NODE_NAME": NODE,
            "CONFIG_FILE_SRCDIR": str(src), "CONFIG_FILE_DST": str(dst),
            "GDP_KUBE_BACKOFF_MS": "100", **api.env()}
+    if "PROCESS_TO_SIGNAL" not in extra:
+        env["SEND_SIGNAL"] = "false"  # never the default name: other processes may carry it
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -94,6 +94,8 @@ def test_get_list_patch(api, tmp_path):
     (lambda api: api.inject("GET", "/api/v1/nodes/node-1", status=200,
                             raw=b" " * (9 << 20)),
      ["get", "-", "v1", "nodes", "-", "node-1"], "response larger than 8388608 bytes"),
+    (lambda api: api.inject("GET", "/api/v1/nodes/node-1", drop=True),
+     ["get", "-", "v1", "nodes", "-", "node-1"], "transfer closed with 4066 bytes remaining"),
     (lambda api: setattr(api, "valid_tokens", set()), ["get", "-", "v1", "nodes", "-", "node-1"],
      "401 Unauthorized"),
     (lambda api: None, ["get", "-", "v1", "nodes", "-", "a/b"], "invalid API object reference"),
