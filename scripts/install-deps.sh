@@ -14,6 +14,7 @@ packages=(
     valgrind
     busybox-static umoci skopeo runc
     yamllint golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev
+    libcurl4-openssl-dev openssl nghttp2-server
 )
 # Deployment checks validate with npm packages; a Node.js from elsewhere (with its npm) will do.
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -30,6 +30,7 @@ static const struct subcommand subcommands[] = {
         {"cdi", 0},                /* parses its own arguments (cmd/cdi.c) */
         {"config", 0},             /* parses its own arguments (cmd/config.c) */
         {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
+        {"config-manager", 0},     /* parses its own arguments (cmd/config_manager.c) */
         {"version", 0},
         {"help", 0},
         {"gpu-feature-discovery", GDP_CMD_GFD},
@@ -77,6 +78,7 @@ usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
                      "gpu-feature-discovery|version|help] [flags]\n"
+                     "       gpu-device-plugin config-manager [flags]\n"
                      "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
                      "flags.\n");
 }
@@ -144,6 +146,9 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "mps-control-daemon")) {
         return gdp_cmd_mps_control_daemon(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "config-manager")) {
+        return gdp_cmd_config_manager(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);

@@ -44,3 +44,11 @@ int gdp_cmd_cdi(int argc, char **argv, char **envp);
  * MPS-shared resource until SIGTERM/SIGINT/SIGQUIT (docs/mps.md). Returns the exit status.
  */
 int gdp_cmd_mps_control_daemon(int argc, char **argv, char **envp);
+
+/*
+ * `config-manager [flags]`: NVIDIA's config-manager (docs/kube-api.md): selects the config
+ * file named by a node label, links --config-file-dst to it and signals the plugin; once
+ * (--oneshot) or following the label. argv[0..argc) are the arguments after the subcommand,
+ * envp the environment. Returns the exit status.
+ */
+int gdp_cmd_config_manager(int argc, char **argv, char **envp);
