@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -202,10 +203,70 @@ bad_requests(void **state _unused_)
     req.n_must_include = 1;
     assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "must be included but is not available"));
+    /* IDs the resource does not advertise are skipped, not fatal */
     req.available = unknown;
     req.n_must_include = 0;
-    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -ENOENT);
-    assert_non_null(strstr(diag.msg, "unknown device"));
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    assert_string_equal(got[0], id(&f, 0, 0));
+    req.must_include = unknown + 1;
+    req.n_must_include = 1;
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    assert_string_equal(got[0], id(&f, 0, 0));
+    req.size = 2; /* one known device: not enough */
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
+    assert_string_equal(diag.msg, "not enough available devices to satisfy allocation");
+}
+
+/* The request's lists are bounded by the resource before any work: a huge one is refused. */
+static void
+request_bounded_by_resource(void **state _unused_)
+{
+    struct fixture f;
+    const char *got[1];
+    struct gdp_diag diag = {0};
+    make(&f);
+    size_t n = 1000000;
+    const char **avail = gdp_calloc(n, sizeof *avail);
+    for (size_t i = 0; i < n; i++) {
+        avail[i] = id(&f, (unsigned)(i % N_GPUS), (unsigned)(i % REPLICAS));
+    }
+    struct gdp_pref_request req = {.available = avail, .n_available = n, .size = 1};
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
+    assert_string_equal(diag.msg, "request lists 1000000 available devices but "
+                                  "nvidia.com/gpu.shared has 12 devices");
+    req.n_available = f.shared.n_devices; /* at the bound: answered */
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    free(avail);
+}
+
+/* Strict: a second replica of a GPU only once every GPU with a free replica has one. */
+static void
+strict_one_replica_per_gpu(void **state _unused_)
+{
+    struct fixture f;
+    const char *avail[N_GPUS * REPLICAS];
+    make(&f);
+    /* GPU 0 is busy (3 in use), GPUs 1 and 2 idle: packed would take both of GPU 0's... */
+    const unsigned used[][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}};
+    size_t n = available_except(&f, used, ELEMENTSOF(used), false, avail);
+    struct gdp_pref_request req = {
+            .available = avail, .n_available = n, .size = 3, .policy = GDP_ALLOC_PACKED};
+    const char *packed[] = {id(&f, 0, 3), id(&f, 1, 3), id(&f, 2, 0)};
+    expect(&f, &req, packed, 3);
+    req.size = 4; /* packed alone returns to GPU 2 after the fullest ones */
+    const char *loose[] = {id(&f, 0, 3), id(&f, 1, 3), id(&f, 2, 0), id(&f, 2, 1)};
+    expect(&f, &req, loose, 4);
+    req.strict = true; /* every GPU has one already: a second is allowed, on the fullest */
+    expect(&f, &req, loose, 4);
+    /* distributed on a fresh node: strict never doubles up while a GPU has none */
+    n = available_except(&f, NULL, 0, false, avail);
+    req = (struct gdp_pref_request){.available = avail, .n_available = n, .size = 3,
+                                    .policy = GDP_ALLOC_PACKED, .strict = true};
+    const char *spread[] = {id(&f, 0, 0), id(&f, 1, 0), id(&f, 2, 0)};
+    expect(&f, &req, spread, 3);
+    req.strict = false;
+    const char *fill[] = {id(&f, 0, 0), id(&f, 0, 1), id(&f, 0, 2)};
+    expect(&f, &req, fill, 3);
 }
 
 /* Duplicate IDs from the kubelet are taken once. */
@@ -236,6 +297,8 @@ main(void)
             cmocka_unit_test(fresh_node),         cmocka_unit_test(partly_allocated_node),
             cmocka_unit_test(must_include_first), cmocka_unit_test(whole_devices_keep_nvml_order),
             cmocka_unit_test(bad_requests),       cmocka_unit_test(duplicates_count_once),
+            cmocka_unit_test(request_bounded_by_resource),
+            cmocka_unit_test(strict_one_replica_per_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
