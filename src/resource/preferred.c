@@ -308,7 +308,7 @@ better(const struct greedy *g, const struct phys *a, const struct phys *b)
     return g->cands[a->head].pos < g->cands[b->head].pos;
 }
 
-/* Takes the best remaining candidate: O(physical devices). */
+/* Takes the best remaining candidate (SIZE_MAX when none): O(physical devices). */
 static size_t
 pick(struct greedy *g)
 {
@@ -318,6 +318,9 @@ pick(struct greedy *g)
         if (ph->head != SIZE_MAX && (best == NULL || better(g, ph, best))) {
             best = ph;
         }
+    }
+    if (best == NULL) {
+        return SIZE_MAX;
     }
     size_t c = best->head;
     best->head = g->cands[c].next;
@@ -334,8 +337,8 @@ greedy_allocation(const struct resolved *rs, const struct gdp_pref_request *req,
             .rs = rs, .policy = req->policy, .strict = req->strict};
     tally(&g);
     collect(&g);
-    while (n < req->size) { /* resolve() checked there are enough */
-        ret_ids[n++] = rs->id_of[pick(&g)];
+    for (size_t pos; n < req->size && (pos = pick(&g)) != SIZE_MAX;) {
+        ret_ids[n++] = rs->id_of[pos]; /* resolve() checked there are enough */
     }
     return n;
 }

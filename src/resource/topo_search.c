@@ -18,6 +18,8 @@
 
 #define NODE_BUDGET 200000u /* branch-and-bound nodes above GDP_TOPO_EXACT_MAX GPUs */
 #define SWAP_ROUNDS 64u     /* local-search rounds of the seed */
+#define TIE_STATES  1024u   /* partitions of left-over GPUs the tie-break may solve */
+#define MEMO_SLOTS  4096u   /* hash slots for them: more than twice TIE_STATES */
 
 struct search {
     const struct gdp_topo_problem *p;
@@ -247,61 +249,113 @@ search_init(struct search *s, const struct gdp_topo_problem *p)
 
 /* ---- tie-break: the best partition of the GPUs left over ---- */
 
+struct memo_slot {
+    uint32_t mask; /* 0: empty (the empty mask is never stored) */
+    uint32_t value;
+};
+
 struct parts {
     const struct gdp_topo_problem *p;
-    uint32_t *memo; /* per mask: value + 1; 0 unknown */
+    struct memo_slot *memo; /* MEMO_SLOTS, open addressing on the mask */
+    uint64_t block;         /* the best score of any `size` GPUs: bounds each full set */
+    uint64_t wmax;          /* the best pair score: bounds the smaller set */
     uint64_t states;
+    bool out_of_budget; /* more than TIE_STATES: values from now on are not exact */
 };
+
+static struct memo_slot *
+memo_slot(struct parts *d, uint64_t mask)
+{
+    size_t i = (size_t)((mask * 0x9E3779B97F4A7C15ull) >> 52) & (MEMO_SLOTS - 1);
+    while (d->memo[i].mask != 0 && d->memo[i].mask != (uint32_t)mask) {
+        i = (i + 1) & (MEMO_SLOTS - 1);
+    }
+    return &d->memo[i];
+}
+
+/* An upper bound of the best partition of n_left GPUs. */
+static uint64_t
+part_bound(const struct parts *d, size_t n_left)
+{
+    size_t k = d->p->size, rem = n_left % k;
+    return (n_left / k) * d->block + rem * (rem - 1) / 2 * d->wmax;
+}
 
 static uint64_t part(struct parts *d, uint64_t mask);
 
-/* The best block of `need` more GPUs from `from` added to block (score so far bs). */
-static uint64_t
-blocks(struct parts *d, uint64_t mask, uint64_t block, uint64_t bs, uint64_t from, size_t need)
+/* A choice of the set holding a state's lowest GPU, and the best found so far. */
+struct choice {
+    uint64_t mask;
+    uint64_t best;
+    uint64_t target; /* part_bound(mask): nothing can beat it, so reaching it ends the search */
+};
+
+/* Completes a set of the lowest GPU with `need` more from `from` (set score so far bs). */
+static void
+blocks(struct parts *d, struct choice *c, uint64_t set, uint64_t bs, uint64_t from, size_t need)
 {
     if (need == 0) {
-        return bs + part(d, mask & ~block);
+        uint64_t rest = c->mask & ~set;
+        if (bs + part_bound(d, (size_t)__builtin_popcountll(rest)) > c->best) {
+            uint64_t v = bs + part(d, rest);
+            c->best = v > c->best ? v : c->best;
+        }
+        return;
     }
-    uint64_t best = 0;
-    for (uint64_t f = from; (size_t)__builtin_popcountll(f) >= need; f &= f - 1) {
+    for (uint64_t f = from; (size_t)__builtin_popcountll(f) >= need && c->best < c->target &&
+                            !d->out_of_budget;
+         f &= f - 1) {
         size_t x = lowest(f);
-        uint64_t v = blocks(d, mask, block | 1ull << x, bs + score_to(d->p, x, block),
-                            f & (f - 1), need - 1);
-        best = v > best ? v : best;
+        blocks(d, c, set | 1ull << x, bs + score_to(d->p, x, set), f & (f - 1), need - 1);
     }
-    return best;
 }
 
+/* The best partition of mask into sets of `size` and one smaller set (memoized). */
 static uint64_t
 part(struct parts *d, uint64_t mask)
 {
     size_t n = (size_t)__builtin_popcountll(mask), k = d->p->size, rem = n % k;
-    if (n == 0) {
-        return 0;
-    }
     if (n <= k) {
         return gdp_topo_set_score(d->p, mask);
     }
-    if (d->memo[mask] != 0) {
-        return d->memo[mask] - 1u;
+    struct memo_slot *slot = memo_slot(d, mask);
+    if (slot->mask != 0) {
+        return slot->value;
     }
-    d->states++;
+    if (++d->states > TIE_STATES) {
+        d->out_of_budget = true;
+        return 0;
+    }
     uint64_t v = 1ull << lowest(mask);
-    uint64_t best = blocks(d, mask, v, 0, mask & ~v, k - 1);
+    struct choice c = {.mask = mask, .target = part_bound(d, n)};
+    blocks(d, &c, v, 0, mask & ~v, k - 1);
     if (rem > 0) { /* the lowest GPU in the one smaller set */
-        uint64_t b = blocks(d, mask, v, 0, mask & ~v, rem - 1);
-        best = b > best ? b : best;
+        blocks(d, &c, v, 0, mask & ~v, rem - 1);
     }
-    d->memo[mask] = (uint32_t)best + 1u;
-    return best;
+    if (!d->out_of_budget) {
+        slot = memo_slot(d, mask); /* the table changed during the search */
+        *slot = (struct memo_slot){.mask = (uint32_t)mask, .value = (uint32_t)c.best};
+    }
+    return c.best;
 }
 
-/* An upper bound of part(): its pair count times the best pair score. */
+/* The best score of any `size` GPUs, must or not (the bound of one set of a partition). */
 static uint64_t
-part_bound(const struct gdp_topo_problem *p, size_t n_left, uint64_t wmax)
+best_block(const struct search *s)
 {
-    size_t k = p->size, full = n_left / k, rem = n_left % k;
-    return (full * (k * (k - 1) / 2) + rem * (rem - 1) / 2) * wmax;
+    if (s->p->must == 0) {
+        return s->best;
+    }
+    struct gdp_topo_problem q = *s->p;
+    q.must = 0;
+    struct search t;
+    search_init(&t, &q);
+    t.keep_ties = false;
+    t.best = gdp_topo_set_score(&q, seed(&q));
+    t.have_best = true;
+    branch(&t, 0, q.size, 0, 0);
+    free(t.ties);
+    return t.best;
 }
 
 static uint64_t
@@ -311,19 +365,22 @@ break_ties(const struct search *s, struct gdp_topo_stats *stats)
     if (s->n_ties == 1 || p->size >= p->n) {
         return s->ties[0];
     }
-    uint64_t all = (1ull << p->n) - 1, wmax = 0;
+    uint64_t all = (1ull << p->n) - 1;
+    _cleanup_free_ struct memo_slot *memo = gdp_calloc(MEMO_SLOTS, sizeof *memo);
+    struct parts d = {.p = p, .memo = memo, .block = best_block(s)};
     for (size_t i = 0; i < p->n * p->n; i++) {
-        wmax = p->w[i] > wmax ? p->w[i] : wmax;
+        d.wmax = p->w[i] > d.wmax ? p->w[i] : d.wmax;
     }
-    _cleanup_free_ uint32_t *memo = gdp_calloc((size_t)1 << p->n, sizeof *memo);
-    struct parts d = {.p = p, .memo = memo};
     uint64_t pick = s->ties[0], pick_value = 0;
-    size_t n_left = p->n - p->size;
+    uint64_t bound = part_bound(&d, p->n - p->size);
     for (size_t i = 0; i < s->n_ties; i++) {
-        if (i > 0 && part_bound(p, n_left, wmax) <= pick_value) {
+        if (i > 0 && bound <= pick_value) {
             break; /* none can do better: the first in NVML order stays */
         }
         uint64_t v = part(&d, all & ~s->ties[i]);
+        if (d.out_of_budget) {
+            break; /* keep what was decided exactly: the earlier ties in NVML order */
+        }
         if (i == 0 || v > pick_value) {
             pick = s->ties[i];
             pick_value = v;
