@@ -98,9 +98,10 @@ gdp_topology_label(const struct gdp_topology *t, size_t a, size_t b, char *buf, 
 
 /* What one GPU's NVLinks reach: links per other row, and links to NVSwitches. */
 struct gpu_links {
-    struct gdp_nvml_device *h; /* NULL: the GPU failed its calls */
+    struct gdp_nvml_device *h; /* NULL: no handle */
     uint8_t *to;               /* per row */
     unsigned switch_links;
+    bool failed; /* some topology call failed: its NVLinks are dropped */
 };
 
 struct reader {
@@ -123,7 +124,7 @@ row_of_bus(const struct reader *rd, const char *nvml_bus_id)
     return -1;
 }
 
-/* Walks every link of the GPU in row i; on any failure the GPU keeps no links. */
+/* Walks every link of the GPU in row i; on any failure the GPU keeps no NVLinks. */
 static void
 read_links(struct reader *rd, size_t i)
 {
@@ -135,7 +136,7 @@ read_links(struct reader *rd, size_t i)
         if (r < 0) {
             memset(g->to, 0, rd->node->topology.n);
             g->switch_links = 0;
-            g->h = NULL;
+            g->failed = true;
             return;
         }
         if (r == 0) {
@@ -157,9 +158,12 @@ read_pair(struct reader *rd, size_t a, size_t b)
     struct gdp_diag diag = {0};
     unsigned level = 0;
     enum gdp_pcie_link pcie = GDP_PCIE_UNKNOWN;
-    if (ga->h != NULL && gb->h != NULL &&
-        gdp_nvml_device_common_ancestor(rd->nv, ga->h, gb->h, &level, &diag) == 0) {
-        pcie = gdp_topology_from_nvml_level(level);
+    if (ga->h != NULL && gb->h != NULL) {
+        if (gdp_nvml_device_common_ancestor(rd->nv, ga->h, gb->h, &level, &diag) == 0) {
+            pcie = gdp_topology_from_nvml_level(level);
+        } else {
+            ga->failed = gb->failed = true;
+        }
     }
     /* both ends must see a direct link; a GPU that failed sees none */
     unsigned direct = ga->to[b] < gb->to[a] ? ga->to[b] : gb->to[a];
@@ -201,14 +205,17 @@ gdp_topology_read(struct gdp_nvml *nv, struct gdp_node *node)
         links[i].to = &to[i * n];
         if (gdp_nvml_device_by_index(nv, node->devices[dev_of[i]].index, &links[i].h, &diag) < 0) {
             links[i].h = NULL;
+            links[i].failed = true;
             continue;
         }
         read_links(&rd, i);
     }
     for (size_t a = 0; a < n; a++) {
-        node->topology.failed += links[a].h == NULL;
         for (size_t b = a + 1; b < n; b++) {
             read_pair(&rd, a, b);
         }
+    }
+    for (size_t a = 0; a < n; a++) {
+        node->topology.failed += links[a].failed;
     }
 }

@@ -23,8 +23,9 @@ struct gdp_nvml;
  * nvmlDeviceGetNvLinkState and nvmlDeviceGetNvLinkRemotePciInfo_v2. A link whose far end is
  * another GPU of the node joins that pair; one whose far end is no GPU of the node is an
  * NVSwitch link, and two GPUs on NVSwitches are joined by the fewer of their switch links. A
- * GPU whose calls fail is kept with no links and an unknown PCIe relation (counted in
- * node->topology.failed). Never fails; replaces any earlier topology.
+ * GPU whose NVLink calls fail is kept with no NVLinks; a pair whose common-ancestor call
+ * fails has an unknown PCIe relation; either counts the GPU in node->topology.failed. Never
+ * fails; replaces any earlier topology.
  */
 void gdp_topology_read(struct gdp_nvml *nv, struct gdp_node *node);
 

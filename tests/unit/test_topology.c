@@ -380,6 +380,47 @@ dgx1_example(void **state _unused_)
     gdp_node_free(node);
 }
 
+/*
+ * argv[2] "fail": GPU 0 of the node file fails every NVLink call. It is kept, with no links
+ * and its PCIe relations; the other GPUs keep theirs.
+ */
+static void
+failing_gpu_keeps_no_links(void **state _unused_)
+{
+    struct gdp_node *node = discover();
+    const struct gdp_topology *t = &node->topology;
+    assert_int_equal(t->n, 8);
+    assert_int_equal(t->failed, 1);
+    assert_true(node->devices[0].healthy);
+    for (size_t b = 1; b < t->n; b++) {
+        assert_int_equal(t->nvlinks[b], 0);
+        assert_int_equal(t->nvlinks[b * t->n], 0);
+        assert_int_not_equal(t->pcie[b], GDP_PCIE_UNKNOWN);
+    }
+    assert_int_equal(t->nvlinks[1 * t->n + 2], 2); /* dgx1: GPUs 1 and 2 share two */
+    char label[GDP_TOPO_LABEL_MAX];
+    assert_string_equal(gdp_topology_label(t, 0, 1, label, sizeof label), "PIX");
+    assert_string_equal(gdp_topology_label(t, 1, 2, label, sizeof label), "NV2");
+    gdp_node_free(node);
+}
+
+/* A copy of node file `path` where GPU 0 fails nvmlDeviceGetNvLinkState; caller frees. */
+static char *
+failing_copy(const char *path)
+{
+    char tmpl[] = "/tmp/gdp-topo-node-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    assert_int_equal(close(fd), 0);
+    _cleanup_free_ char *cmd = gdp_asprintf(
+            "cp '%s' '%s' && uuid=$(sed -n 's/^ *uuid: //p' '%s' | head -n1) && printf "
+            "'fail:\n  - {function: nvmlDeviceGetNvLinkState, code: UNKNOWN, uuid: %%s}\n' "
+            "\"$uuid\" >> '%s'",
+            path, tmpl, path, tmpl);
+    assert_int_equal(system(cmd), 0);
+    return gdp_strdup(tmpl);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -391,6 +432,16 @@ main(int argc, char **argv)
             cmocka_unit_test(node_file_answers),
             cmocka_unit_test(dgx1_example),
     };
+    const struct CMUnitTest failing[] = {
+            cmocka_unit_test(failing_gpu_keeps_no_links),
+    };
+    if (argc > 2 && streq(argv[2], "fail")) {
+        _cleanup_free_ char *copy = failing_copy(argv[1]);
+        node_file = copy;
+        int r = cmocka_run_group_tests(failing, NULL, NULL);
+        (void)unlink(copy);
+        return r;
+    }
     if (argc > 1) {
         node_file = argv[1];
         return cmocka_run_group_tests(nodes, NULL, NULL);
