@@ -12,6 +12,8 @@
  * Each answer is timed twice: wall clock, and the thread's CPU time, which leaves out the
  * time the thread was preempted (what a shared machine adds).
  */
+#include "resource/preferred.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,6 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "nvml/nvml.h"
-#include "resource/preferred.h"
 #include "resource/resources.h"
 
 #define MAX_GPUS 64
@@ -53,7 +54,7 @@ struct sizes {
     uint64_t *samples; /* every answer of one size: wall-clock time */
     uint64_t *cpu;     /* the same answers: this thread's CPU time (no preemption) */
     size_t n;
-    uint64_t worst_must;   /* mask of the must-include case with the slowest answer */
+    uint64_t worst_must; /* mask of the must-include case with the slowest answer */
     uint64_t worst_ns;
 };
 
@@ -70,8 +71,11 @@ time_request(const struct gdp_resource *r, size_t size, uint64_t must, unsigned 
             musts[n_must++] = r->devices[i].id;
         }
     }
-    struct gdp_pref_request req = {.available = avail, .n_available = n, .must_include = musts,
-                                   .n_must_include = n_must, .size = size};
+    struct gdp_pref_request req = {.available = avail,
+                                   .n_available = n,
+                                   .must_include = musts,
+                                   .n_must_include = n_must,
+                                   .size = size};
     uint64_t worst = 0;
     for (unsigned k = 0; k < repeat; k++) {
         struct gdp_diag diag = {0};

@@ -176,11 +176,12 @@ topology_json(const struct gdp_node *node)
         json_t *row = json_array();
         for (size_t b = 0; b < t->n; b++) {
             char label[GDP_TOPO_LABEL_MAX];
-            (void)json_array_append_new(row,
-                                        json_string(gdp_topology_label(t, a, b, label, sizeof label)));
+            (void)json_array_append_new(
+                    row, json_string(gdp_topology_label(t, a, b, label, sizeof label)));
         }
         (void)json_array_append_new(matrix, row);
-        (void)json_array_append_new(gpus, rows[a] != NULL ? json_string(rows[a]->uuid) : json_null());
+        (void)json_array_append_new(gpus,
+                                    rows[a] != NULL ? json_string(rows[a]->uuid) : json_null());
     }
     return json_pack("{s:o, s:o}", "gpus", gpus, "matrix", matrix);
 }

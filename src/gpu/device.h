@@ -77,7 +77,7 @@ struct gdp_device {
     char profile[GDP_PROFILE_MAX]; /* go-nvlib profile name, e.g. "1g.5gb", "1g.10gb+me" */
     int gi_cap_minor;              /* nvidia-cap minor of gpu<minor>/gi<gi>/access, -1 unknown */
     int ci_cap_minor;              /* nvidia-cap minor of .../ci<ci>/access, -1 unknown */
-    int topo; /* row in node->topology (MIG: the parent's); -1 when none */
+    int topo;                      /* row in node->topology (MIG: the parent's); -1 when none */
     /* health */
     bool healthy;
     char reason[GDP_REASON_MAX]; /* why unhealthy; empty when healthy */

@@ -99,9 +99,12 @@ add_device(struct discovery *dc)
         node->devices = gdp_reallocarray(node->devices, dc->cap_devices, sizeof *node->devices);
     }
     struct gdp_device *d = &node->devices[node->n_devices++];
-    *d = (struct gdp_device){
-            .parent = -1, .numa_node = -1, .healthy = true, .gi_cap_minor = -1, .ci_cap_minor = -1,
-            .topo = -1};
+    *d = (struct gdp_device){.parent = -1,
+                             .numa_node = -1,
+                             .healthy = true,
+                             .gi_cap_minor = -1,
+                             .ci_cap_minor = -1,
+                             .topo = -1};
     return d;
 }
 

@@ -167,8 +167,7 @@ read_pair(struct reader *rd, size_t a, size_t b)
     }
     /* both ends must see a direct link; a GPU that failed sees none */
     unsigned direct = ga->to[b] < gb->to[a] ? ga->to[b] : gb->to[a];
-    unsigned via_switch = ga->switch_links < gb->switch_links ? ga->switch_links
-                                                              : gb->switch_links;
+    unsigned via_switch = ga->switch_links < gb->switch_links ? ga->switch_links : gb->switch_links;
     bool sw = direct == 0 && via_switch > 0;
     gdp_topology_set(&rd->node->topology, a, b, pcie, sw ? via_switch : direct, sw);
 }

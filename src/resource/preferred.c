@@ -49,8 +49,7 @@ resolved_done(struct resolved *rs)
 }
 
 static int
-check_sizes(const struct gdp_resource *r, const struct gdp_pref_request *req,
-            struct gdp_diag *diag)
+check_sizes(const struct gdp_resource *r, const struct gdp_pref_request *req, struct gdp_diag *diag)
 {
     if (req->n_available > r->n_devices) {
         return gdp_diag_set(diag, -EINVAL,
@@ -171,10 +170,10 @@ topology_allocation(const struct resolved *rs, const char **ret_ids, size_t n, s
     p.n = count;
     for (size_t a = 0; a < count; a++) {
         for (size_t b = 0; b < count; b++) {
-            w[a * count + b] = a == b ? 0
-                                      : gdp_topology_score(rs->r->topology,
-                                                           rs->r->devices[local[a]].dev->topo,
-                                                           rs->r->devices[local[b]].dev->topo);
+            w[a * count + b] =
+                    a == b ? 0
+                           : gdp_topology_score(rs->r->topology, rs->r->devices[local[a]].dev->topo,
+                                                rs->r->devices[local[b]].dev->topo);
         }
     }
     uint64_t chosen = gdp_topo_search(&p, NULL) & ~p.must;

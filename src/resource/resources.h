@@ -41,7 +41,7 @@ struct gdp_resource {
     size_t n_devices;
     /* gdp_resource_set_index(): ID hash (slot = position + 1, 0 empty), owned; NULL: none */
     uint32_t *index;
-    size_t index_cap;                   /* slots, a power of two > 2 * n_devices */
+    size_t index_cap;                    /* slots, a power of two > 2 * n_devices */
     const struct gdp_topology *topology; /* borrowed from the node; NULL when unknown */
 };
 

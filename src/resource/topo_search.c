@@ -215,8 +215,7 @@ branch(struct search *s, size_t idx, size_t r, uint64_t score, uint64_t set)
         record(s, score, set);
         return;
     }
-    if (s->n_cand - idx < r ||
-        (s->have_best && 2 * score + bound2(s, idx, r) < 2 * s->best)) {
+    if (s->n_cand - idx < r || (s->have_best && 2 * score + bound2(s, idx, r) < 2 * s->best)) {
         return;
     }
     size_t v = s->cand[idx];
@@ -302,8 +301,8 @@ blocks(struct parts *d, struct choice *c, uint64_t set, uint64_t bs, uint64_t fr
         }
         return;
     }
-    for (uint64_t f = from; (size_t)__builtin_popcountll(f) >= need && c->best < c->target &&
-                            !d->out_of_budget;
+    for (uint64_t f = from;
+         (size_t)__builtin_popcountll(f) >= need && c->best < c->target && !d->out_of_budget;
          f &= f - 1) {
         size_t x = lowest(f);
         blocks(d, c, set | 1ull << x, bs + score_to(d->p, x, set), f & (f - 1), need - 1);

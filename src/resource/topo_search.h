@@ -21,10 +21,10 @@ struct gdp_topo_problem {
 };
 
 struct gdp_topo_stats {
-    uint64_t nodes;      /* branch-and-bound nodes visited */
-    uint64_t ties;       /* sets with the best score */
-    uint64_t dp_states;  /* partitions of left-over GPUs solved for the tie-break */
-    int exact;           /* 1 when the answer is proven optimal */
+    uint64_t nodes;     /* branch-and-bound nodes visited */
+    uint64_t ties;      /* sets with the best score */
+    uint64_t dp_states; /* partitions of left-over GPUs solved for the tie-break */
+    int exact;          /* 1 when the answer is proven optimal */
 };
 
 /*

@@ -95,12 +95,13 @@ remote_pci(enum mock_fn fn, nvmlDevice_t device, unsigned int link, nvmlPciInfo_
     }
     if (d->links[link].nvswitch >= 0) {
         /* NVSwitches sit in PCI domain 1, apart from the node file's GPUs */
-        *pci = (nvmlPciInfo_t){.domain = 1, .bus = 0x10u + (unsigned int)d->links[link].nvswitch,
+        *pci = (nvmlPciInfo_t){.domain = 1,
+                               .bus = 0x10u + (unsigned int)d->links[link].nvswitch,
                                .pciDeviceId = 0x1AF110DEu};
         (void)snprintf(pci->busId, sizeof pci->busId, "%08X:%02X:%02X.%X", pci->domain, pci->bus,
                        0u, 0u);
-        (void)snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.%X",
-                       pci->domain, pci->bus, 0u, 0u);
+        (void)snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.%X", pci->domain,
+                       pci->bus, 0u, 0u);
         return NVML_SUCCESS;
     }
     if (d->links[link].peer < 0) {

@@ -25,7 +25,7 @@
 #define MOCK_MAX_GPUS      64u
 #define MOCK_MAX_MIG       7u /* MIG devices (compute instances) and GPU instances per GPU */
 #define MOCK_MAX_DEVS      (MOCK_MAX_GPUS * (1u + MOCK_MAX_MIG))
-#define MOCK_MAX_NVSWITCHES 16u /* remote PCI "00000001:<s + 0x10>:00.0" */
+#define MOCK_MAX_SWITCHES  16u /* remote PCI "00000001:<s + 0x10>:00.0" */
 #define MOCK_MAX_GIS       (MOCK_MAX_GPUS * MOCK_MAX_MIG)
 #define MOCK_STR_LEN       96u
 #define MOCK_NO_ID         0xFFFFFFFFu

@@ -381,7 +381,7 @@ struct peer_spec {
 
 static const struct field peer_fields[] = {
         F_UINT_("gpu", struct peer_spec, gpu, MOCK_MAX_GPUS - 1),
-        F_UINT_("nvswitch", struct peer_spec, nvswitch, MOCK_MAX_NVSWITCHES - 1),
+        F_UINT_("nvswitch", struct peer_spec, nvswitch, MOCK_MAX_SWITCHES - 1),
         F_UINT_("links", struct peer_spec, links, NVML_NVLINK_MAX_LINKS),
 };
 

@@ -260,8 +260,11 @@ strict_one_replica_per_gpu(void **state _unused_)
     expect(&f, &req, loose, 4);
     /* distributed on a fresh node: strict never doubles up while a GPU has none */
     n = available_except(&f, NULL, 0, false, avail);
-    req = (struct gdp_pref_request){.available = avail, .n_available = n, .size = 3,
-                                    .policy = GDP_ALLOC_PACKED, .strict = true};
+    req = (struct gdp_pref_request){.available = avail,
+                                    .n_available = n,
+                                    .size = 3,
+                                    .policy = GDP_ALLOC_PACKED,
+                                    .strict = true};
     const char *spread[] = {id(&f, 0, 0), id(&f, 1, 0), id(&f, 2, 0)};
     expect(&f, &req, spread, 3);
     req.strict = false;
@@ -294,9 +297,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(fresh_node),         cmocka_unit_test(partly_allocated_node),
-            cmocka_unit_test(must_include_first), cmocka_unit_test(whole_devices_keep_nvml_order),
-            cmocka_unit_test(bad_requests),       cmocka_unit_test(duplicates_count_once),
+            cmocka_unit_test(fresh_node),
+            cmocka_unit_test(partly_allocated_node),
+            cmocka_unit_test(must_include_first),
+            cmocka_unit_test(whole_devices_keep_nvml_order),
+            cmocka_unit_test(bad_requests),
+            cmocka_unit_test(duplicates_count_once),
             cmocka_unit_test(request_bounded_by_resource),
             cmocka_unit_test(strict_one_replica_per_gpu),
     };

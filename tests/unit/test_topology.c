@@ -148,8 +148,11 @@ rig_make(struct rig *g, const struct gdp_topology *t, size_t n)
     g->r.n_devices = n;
     g->r.topology = t;
     for (size_t i = 0; i < n; i++) {
-        g->devs[i] = (struct gdp_device){.kind = GDP_DEVICE_GPU, .index = (unsigned)i,
-                                         .parent = -1, .topo = (int)i, .healthy = true};
+        g->devs[i] = (struct gdp_device){.kind = GDP_DEVICE_GPU,
+                                         .index = (unsigned)i,
+                                         .parent = -1,
+                                         .topo = (int)i,
+                                         .healthy = true};
         g->row[i] = (int)i;
         g->rdevs[i].dev = &g->devs[i];
         (void)snprintf(g->rdevs[i].id, sizeof g->rdevs[i].id, "GPU-%zu", i);
@@ -170,8 +173,10 @@ check_request(const struct rig *g, struct ref *rf, uint64_t must)
             musts[n_must++] = g->r.devices[i].id;
         }
     }
-    struct gdp_pref_request req = {.available = avail, .n_available = n_avail,
-                                   .must_include = musts, .n_must_include = n_must,
+    struct gdp_pref_request req = {.available = avail,
+                                   .n_available = n_avail,
+                                   .must_include = musts,
+                                   .n_must_include = n_must,
                                    .size = rf->size};
     struct gdp_diag diag = {0};
     int n = gdp_preferred_allocation(&g->r, &req, got, &diag);
@@ -191,9 +196,8 @@ check_request(const struct rig *g, struct ref *rf, uint64_t must)
     assert_true((chosen & must) == must);
     ref_search(rf, must);
     if (set_score(rf, chosen) != rf->best) {
-        fail_msg("size %zu must %#llx: score %llu, best %llu", rf->size,
-                 (unsigned long long)must, (unsigned long long)set_score(rf, chosen),
-                 (unsigned long long)rf->best);
+        fail_msg("size %zu must %#llx: score %llu, best %llu", rf->size, (unsigned long long)must,
+                 (unsigned long long)set_score(rf, chosen), (unsigned long long)rf->best);
     }
     if (rf->with_parts) {
         assert_int_equal(brute_part(rf, rf->pool & ~chosen, false), rf->best_part);
@@ -331,7 +335,10 @@ node_file_answers(void **state _unused_)
         g.row[i] = r->devices[i].dev->topo;
     }
     unsigned long long calls = gdp_nvml_call_count();
-    struct ref rf = {.t = &node->topology, .row = g.row, .n = n, .pool = (1ull << n) - 1,
+    struct ref rf = {.t = &node->topology,
+                     .row = g.row,
+                     .n = n,
+                     .pool = (1ull << n) - 1,
                      .with_parts = false};
     for (rf.size = 1; rf.size <= n; rf.size++) {
         for (uint64_t must = 0; must < (1ull << n); must++) {
@@ -364,8 +371,11 @@ dgx1_example(void **state _unused_)
         avail[i] = g.rdevs[i].id;
     }
     must[0] = g.rdevs[4].id;
-    struct gdp_pref_request req = {.available = avail, .n_available = 8, .must_include = must,
-                                   .n_must_include = 1, .size = 4};
+    struct gdp_pref_request req = {.available = avail,
+                                   .n_available = 8,
+                                   .must_include = must,
+                                   .n_must_include = 1,
+                                   .size = 4};
     struct gdp_diag diag = {0};
     assert_int_equal(gdp_preferred_allocation(&g.r, &req, got, &diag), 4);
     const char *want[] = {"GPU-4", "GPU-5", "GPU-6", "GPU-7"};
