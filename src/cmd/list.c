@@ -168,7 +168,9 @@ static json_t *
 topology_json(const struct gdp_node *node)
 {
     const struct gdp_topology *t = &node->topology;
-    _cleanup_free_ const struct gdp_device **rows = gdp_calloc(t->n + 1, sizeof *rows);
+    /* an array of pointers */
+    _cleanup_free_ const struct gdp_device **rows =
+            gdp_calloc(t->n + 1, sizeof *rows); /* NOLINT(bugprone-sizeof-expression) */
     topology_gpus(node, rows);
     json_t *gpus = json_array();
     json_t *matrix = json_array();
@@ -267,7 +269,9 @@ static void
 print_topology(const struct gdp_node *node)
 {
     const struct gdp_topology *t = &node->topology;
-    _cleanup_free_ const struct gdp_device **rows = gdp_calloc(t->n + 1, sizeof *rows);
+    /* an array of pointers */
+    _cleanup_free_ const struct gdp_device **rows =
+            gdp_calloc(t->n + 1, sizeof *rows); /* NOLINT(bugprone-sizeof-expression) */
     topology_gpus(node, rows);
     printf("\nGPU topology:\n%-8s", "");
     for (size_t b = 0; b < t->n; b++) {

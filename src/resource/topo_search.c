@@ -86,6 +86,9 @@ greedy(const struct gdp_topo_problem *p, uint64_t set)
                 pick_gain = g;
             }
         }
+        if (pick == SIZE_MAX) {
+            break; /* fewer GPUs than size: the caller never asks for that */
+        }
         set |= 1ull << pick;
     }
     return set;
