@@ -2,7 +2,9 @@
 /*
  * Unit tests for resource/preferred.c: NVIDIA's greedy distributed and packed policies for
  * replicas (reference 6.3) on a fresh and on a partly allocated node, must-include devices,
- * deterministic ties, and NVML order for whole devices.
+ * deterministic ties, the strict mode, ties going to the best-linked GPU, unknown IDs
+ * skipped, requests bounded by the resource, and NVML order for whole devices without
+ * topology (test_topology.c covers the topology search).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/topology.h"
 #include "resource/preferred.h"
 #include "resource/resources.h"
 
@@ -293,6 +296,32 @@ duplicates_count_once(void **state _unused_)
     assert_string_equal(diag.msg, "not enough available devices to satisfy allocation");
 }
 
+/* Among equally used GPUs, the next replica goes to the GPU best linked to those chosen. */
+static void
+replicas_follow_links(void **state _unused_)
+{
+    struct fixture f;
+    struct gdp_topology t;
+    const char *avail[N_GPUS * REPLICAS];
+    make(&f);
+    gdp_topology_init(&t, N_GPUS);
+    gdp_topology_set(&t, 0, 1, GDP_PCIE_SYS, 0, false);
+    gdp_topology_set(&t, 0, 2, GDP_PCIE_SYS, 2, false); /* GPU 2 shares two NVLinks with 0 */
+    gdp_topology_set(&t, 1, 2, GDP_PCIE_SYS, 0, false);
+    for (unsigned g = 0; g < N_GPUS; g++) {
+        f.devices[g].topo = (int)g;
+    }
+    f.shared.topology = &t;
+    size_t n = available_except(&f, NULL, 0, false, avail);
+    struct gdp_pref_request req = {.available = avail, .n_available = n, .size = 2};
+    const char *linked[] = {id(&f, 0, 0), id(&f, 2, 0)};
+    expect(&f, &req, linked, 2);
+    f.shared.topology = NULL; /* without topology: NVML order */
+    const char *plain[] = {id(&f, 0, 0), id(&f, 1, 0)};
+    expect(&f, &req, plain, 2);
+    gdp_topology_done(&t);
+}
+
 int
 main(void)
 {
@@ -305,6 +334,7 @@ main(void)
             cmocka_unit_test(duplicates_count_once),
             cmocka_unit_test(request_bounded_by_resource),
             cmocka_unit_test(strict_one_replica_per_gpu),
+            cmocka_unit_test(replicas_follow_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
