@@ -29,7 +29,7 @@
 #include "resource/resources.h"
 #include "resource/topo_search.h"
 
-#define MAX_GPUS 16
+#define MAX_GPUS 24
 
 static const char *node_file; /* argv[1], or NULL for the random topologies */
 
@@ -106,7 +106,7 @@ ref_rec(struct ref *rf, uint64_t must, size_t idx, uint64_t chosen, size_t count
         }
         return;
     }
-    if (idx == rf->n) {
+    if (count + (rf->n - idx) < rf->size) {
         return;
     }
     bool in_pool = rf->pool >> idx & 1u, forced = must >> idx & 1u;
@@ -256,6 +256,44 @@ random_topologies(void **state _unused_)
                 if ((size_t)__builtin_popcountll(must) <= rf.size) {
                     check_request(&g, &rf, must);
                 }
+            }
+        }
+        gdp_topology_done(&t);
+    }
+}
+
+/*
+ * Above GDP_TOPO_EXACT_MAX GPUs the search is budgeted: every answer is a valid set, and when
+ * the search reports it finished, its score is the exhaustive best.
+ */
+static void
+large_topologies(void **state _unused_)
+{
+    for (unsigned round = 0; round < 12; round++) {
+        size_t n = 17 + rnd(8); /* 17..24 GPUs */
+        struct gdp_topology t;
+        struct rig g;
+        uint32_t w[MAX_GPUS * MAX_GPUS];
+        random_topology(&t, n);
+        rig_make(&g, &t, n);
+        for (size_t a = 0; a < n; a++) {
+            for (size_t b = 0; b < n; b++) {
+                w[a * n + b] = t.score[a * n + b];
+            }
+        }
+        struct ref rf = {.t = &t, .row = g.row, .n = n, .pool = (1ull << n) - 1};
+        const size_t sizes[] = {1, 2, 3, 4, n - 2, n - 1, n};
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+            uint64_t must = round % 2 == 0 ? 0 : 1ull << rnd((unsigned)n);
+            struct gdp_topo_problem p = {.n = n, .w = w, .must = must, .size = sizes[i]};
+            struct gdp_topo_stats st = {0};
+            uint64_t m = gdp_topo_search(&p, &st);
+            assert_int_equal(__builtin_popcountll(m), (int)sizes[i]);
+            assert_true((m & must) == must && (m & ~rf.pool) == 0);
+            rf.size = sizes[i];
+            ref_search(&rf, must);
+            if (st.exact) {
+                assert_int_equal(gdp_topo_set_score(&p, m), rf.best);
             }
         }
         gdp_topology_done(&t);
@@ -436,6 +474,7 @@ main(int argc, char **argv)
 {
     const struct CMUnitTest random[] = {
             cmocka_unit_test(random_topologies),
+            cmocka_unit_test(large_topologies),
             cmocka_unit_test(ties_go_to_nvml_order),
     };
     const struct CMUnitTest nodes[] = {
