@@ -296,6 +296,26 @@ duplicates_count_once(void **state _unused_)
     assert_string_equal(diag.msg, "not enough available devices to satisfy allocation");
 }
 
+/* A lost (unhealthy) GPU is skipped while the healthy ones are enough, never fatal. */
+static void
+lost_gpus_are_skipped(void **state _unused_)
+{
+    struct fixture f;
+    const char *got[3];
+    struct gdp_diag diag = {0};
+    make(&f);
+    for (unsigned g = 0; g < N_GPUS; g++) {
+        f.devices[g].healthy = g != 0;
+    }
+    const char *avail[] = {f.whole_rdevs[0].id, f.whole_rdevs[1].id, f.whole_rdevs[2].id};
+    struct gdp_pref_request req = {.available = avail, .n_available = 3, .size = 2};
+    assert_int_equal(gdp_preferred_allocation(&f.whole, &req, got, &diag), 2);
+    assert_string_equal(got[0], f.whole_rdevs[1].id);
+    assert_string_equal(got[1], f.whole_rdevs[2].id);
+    req.size = 3; /* too few healthy ones: the lost GPU is still offered */
+    assert_int_equal(gdp_preferred_allocation(&f.whole, &req, got, &diag), 3);
+}
+
 /* Among equally used GPUs, the next replica goes to the GPU best linked to those chosen. */
 static void
 replicas_follow_links(void **state _unused_)
@@ -335,6 +355,7 @@ main(void)
             cmocka_unit_test(request_bounded_by_resource),
             cmocka_unit_test(strict_one_replica_per_gpu),
             cmocka_unit_test(replicas_follow_links),
+            cmocka_unit_test(lost_gpus_are_skipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
