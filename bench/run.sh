@@ -6,7 +6,8 @@
 # when missing); the plugin, the mock NVML and gdp-bench-client are (re)built in it.
 #
 # Environment: BENCH_CALLS (Allocate calls per concurrency, 10000), BENCH_RESTARTS (kubelet
-# restarts, 1000), BENCH_RUNS (ListAndWatch connections, 200), BENCH_CPUS (a taskset CPU
+# restarts, 1000), BENCH_RUNS (ListAndWatch connections, 200), BENCH_PREFERRED_REPEAT (answers
+# per preferred-allocation request, 200), BENCH_CPUS (a taskset CPU
 # list for the client and the plugin, e.g. 0; unset: the scheduler places them).
 set -eu
 
@@ -58,3 +59,14 @@ fi
 echo
 echo "health propagation (python3-grpcio client: figures are upper bounds)"
 env -u MOCK_NVML_NODE -u LD_LIBRARY_PATH /usr/bin/python3 "$root/bench/health_propagation.py" "$build" "${BENCH_HEALTH_CYCLES:-100}"
+
+echo
+echo "GetPreferredAllocation, in process, whole GPUs (gdp-bench-preferred; targets: p99 <= 50 us on 8 GPUs, <= 1 ms on 16, 0 NVML calls)"
+cmake --build "$build" -j"$(nproc)" --target gdp-bench-preferred >/dev/null
+for node in dgx1-v100 pcie-8gpu-2switch dgx-a100 dgx2-v100x16; do
+    echo "-- $node"
+    # shellcheck disable=SC2086 # $pin is a command prefix
+    env -u MOCK_NVML_CONTROL -u LD_LIBRARY_PATH $pin "$build/bench/gdp-bench-preferred" \
+        --driver-root="$tmp/root" --node="$root/tests/mock-nvml/nodes/$node.yaml" \
+        --repeat="${BENCH_PREFERRED_REPEAT:-200}"
+done

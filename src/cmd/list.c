@@ -2,8 +2,8 @@
 /*
  * `gpu-device-plugin list [--json]`: what `serve` would advertise with the same flags, per
  * resource: each device ID (replicas "<uuid>::<k>" included), its health (and why), NUMA node
- * and backing GPU. The JSON form is
- * a stable schema (docs/list-json.md); the text form is for people.
+ * and backing GPU; with --topology also the GPU topology matrix in `nvidia-smi topo -m`'s
+ * notation. The JSON form is a stable schema (docs/list-json.md); the text form is for people.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/topology.h"
 #include "resource/inventory.h"
 #include "resource/resources.h"
 
@@ -151,6 +152,42 @@ warnings_json(const struct gdp_inventory *inv)
     return a;
 }
 
+/* The GPUs of the topology matrix, by row. Borrowed from node; NULL for rows not found. */
+static void
+topology_gpus(const struct gdp_node *node, const struct gdp_device **rows)
+{
+    for (size_t i = 0; i < node->n_devices; i++) {
+        const struct gdp_device *d = &node->devices[i];
+        if (d->kind == GDP_DEVICE_GPU && d->topo >= 0 && (size_t)d->topo < node->topology.n) {
+            rows[d->topo] = d;
+        }
+    }
+}
+
+static json_t *
+topology_json(const struct gdp_node *node)
+{
+    const struct gdp_topology *t = &node->topology;
+    /* an array of pointers */
+    _cleanup_free_ const struct gdp_device **rows =
+            gdp_calloc(t->n + 1, sizeof *rows); /* NOLINT(bugprone-sizeof-expression) */
+    topology_gpus(node, rows);
+    json_t *gpus = json_array();
+    json_t *matrix = json_array();
+    for (size_t a = 0; a < t->n; a++) {
+        json_t *row = json_array();
+        for (size_t b = 0; b < t->n; b++) {
+            char label[GDP_TOPO_LABEL_MAX];
+            (void)json_array_append_new(
+                    row, json_string(gdp_topology_label(t, a, b, label, sizeof label)));
+        }
+        (void)json_array_append_new(matrix, row);
+        (void)json_array_append_new(gpus,
+                                    rows[a] != NULL ? json_string(rows[a]->uuid) : json_null());
+    }
+    return json_pack("{s:o, s:o}", "gpus", gpus, "matrix", matrix);
+}
+
 static int
 print_json(const struct gdp_config *cfg, const struct gdp_inventory *inv)
 {
@@ -162,6 +199,9 @@ print_json(const struct gdp_config *cfg, const struct gdp_inventory *inv)
                       "warnings", warnings_json(inv));
     if (o == NULL) {
         return -ENOMEM;
+    }
+    if (cfg->topology && inv->node != NULL) {
+        (void)json_object_set_new(o, "topology", topology_json(inv->node));
     }
     int r = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -226,6 +266,46 @@ print_text(const struct gdp_config *cfg, const struct gdp_inventory *inv)
 }
 
 static void
+print_topology(const struct gdp_node *node)
+{
+    const struct gdp_topology *t = &node->topology;
+    /* an array of pointers */
+    _cleanup_free_ const struct gdp_device **rows =
+            gdp_calloc(t->n + 1, sizeof *rows); /* NOLINT(bugprone-sizeof-expression) */
+    topology_gpus(node, rows);
+    printf("\nGPU topology:\n%-8s", "");
+    for (size_t b = 0; b < t->n; b++) {
+        printf("GPU%-5u", rows[b] != NULL ? rows[b]->index : (unsigned)b);
+    }
+    printf("NUMA Affinity\n");
+    for (size_t a = 0; a < t->n; a++) {
+        printf("GPU%-5u", rows[a] != NULL ? rows[a]->index : (unsigned)a);
+        for (size_t b = 0; b < t->n; b++) {
+            char label[GDP_TOPO_LABEL_MAX];
+            printf("%-8s", gdp_topology_label(t, a, b, label, sizeof label));
+        }
+        if (rows[a] != NULL && rows[a]->numa_node >= 0) {
+            printf("%d\n", rows[a]->numa_node);
+        } else {
+            printf("N/A\n");
+        }
+    }
+    printf("\nLegend:\n"
+           "  X    = Self\n"
+           "  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes\n"
+           "  NODE = Connection traversing PCIe as well as the interconnect between PCIe Host "
+           "Bridges within a NUMA node\n"
+           "  PHB  = Connection traversing PCIe as well as a PCIe Host Bridge (typically the CPU)\n"
+           "  PXB  = Connection traversing multiple PCIe bridges (without traversing the PCIe "
+           "Host Bridge)\n"
+           "  PIX  = Connection traversing at most a single PCIe bridge\n"
+           "  BRD  = Two GPUs on one board\n"
+           "  NV#  = Connection traversing a bonded set of # NVLinks (directly or through "
+           "NVSwitches)\n"
+           "  N/A  = Unknown: the GPU's topology calls failed\n");
+}
+
+static void
 log_inventory(const struct gdp_inventory *inv)
 {
     if (inv->nvml_error[0] != '\0') {
@@ -256,6 +336,9 @@ gdp_cmd_list(const struct gdp_config *cfg)
         r = print_json(cfg, &inv);
     } else {
         print_text(cfg, &inv);
+        if (cfg->topology && inv.node != NULL) {
+            print_topology(inv.node);
+        }
         r = fflush(stdout) == 0 ? 0 : -EIO;
     }
     if (r < 0) {

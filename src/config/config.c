@@ -230,6 +230,16 @@ const struct gdp_opt gdp_opts[] = {
                         "over GPUs) or packed (fill one GPU first).",
         },
         {
+                OPT("shared-devices-allocation-strict", BOOL, shared_devices_allocation_strict),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("SHARED_DEVICES_ALLOCATION_STRICT"),
+                .def = "false",
+                .key = "flags.plugin.sharedDevicesAllocationStrict",
+                .help = "Never give one container two replicas of the same GPU while another GPU "
+                        "has a free replica (applies on top of the allocation policy).",
+        },
+        {
                 OPT("device-discovery-strategy", ENUM, device_discovery_strategy),
                 .implemented = true,
                 .scope = SERVE_AND_LIST | GDP_CMD_GFD,
@@ -473,6 +483,13 @@ const struct gdp_opt gdp_opts[] = {
                 .scope = GDP_CMD_LIST,
                 .def = "false",
                 .help = "Print the devices as JSON instead of a table.",
+        },
+        {
+                OPT("topology", BOOL, topology),
+                .implemented = true,
+                .scope = GDP_CMD_LIST,
+                .def = "false",
+                .help = "Also print the GPU topology matrix, as nvidia-smi topo -m does.",
         },
 };
 

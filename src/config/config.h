@@ -164,6 +164,7 @@ struct gdp_config {
     char *driver_root_ctr_path; /* driver root as mounted in our container; NVML is loaded here */
     char *mps_root;
     enum gdp_alloc_policy shared_devices_allocation_policy;
+    bool shared_devices_allocation_strict; /* ours: one replica per GPU while others have one */
     enum gdp_discovery_strategy device_discovery_strategy;
     unsigned imex_channel_ids[1];
     size_t n_imex_channel_ids; /* 0 or 1 (only channel 0 is accepted, as NVIDIA) */
@@ -177,6 +178,7 @@ struct gdp_config {
     enum gdp_log_level log_level;
     enum gdp_log_format log_format;
     bool json;          /* list --json */
+    bool topology;      /* list --topology */
     bool help;          /* --help was given: print help, do nothing else */
     bool strict_config; /* unknown config-file keys are errors, not warnings */
     /* from the config file only */

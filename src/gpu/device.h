@@ -26,6 +26,31 @@ enum gdp_device_kind {
     GDP_DEVICE_MIG,
 };
 
+/* PCIe relation of two GPUs, from farthest to closest (go-gpuallocator's order). */
+enum gdp_pcie_link {
+    GDP_PCIE_UNKNOWN = 0, /* its topology calls failed */
+    GDP_PCIE_SYS,         /* across sockets */
+    GDP_PCIE_NODE,        /* same NUMA node, different host bridges */
+    GDP_PCIE_PHB,         /* same host bridge */
+    GDP_PCIE_PXB,         /* multiple PCIe switches */
+    GDP_PCIE_PIX,         /* a single PCIe switch */
+    GDP_PCIE_BOARD,       /* same board */
+};
+
+/*
+ * How the node's GPUs are joined, read once per discovery (topology.c): per pair of rows
+ * (GPUs in node order) the PCIe relation, the NVLinks joining them and NVIDIA's pair score.
+ * NVLinks through NVSwitches count as the fewer of the two GPUs' switch links.
+ */
+struct gdp_topology {
+    size_t n;          /* rows (GPUs) */
+    uint8_t *pcie;     /* n*n enum gdp_pcie_link; the diagonal is GDP_PCIE_BOARD */
+    uint8_t *nvlinks;  /* n*n */
+    uint8_t *nvswitch; /* n*n: 1 when the pair's NVLinks go through NVSwitches */
+    uint32_t *score;   /* n*n: gdp_topology_pair_score(); 0 on the diagonal */
+    unsigned failed;   /* GPUs whose topology calls failed (kept, with no links) */
+};
+
 struct gdp_device {
     enum gdp_device_kind kind;
     unsigned index;             /* GPU: NVML index; MIG: slot index under the parent */
@@ -62,6 +87,7 @@ struct gdp_device {
     char profile[GDP_PROFILE_MAX]; /* go-nvlib profile name, e.g. "1g.5gb", "1g.10gb+me" */
     int gi_cap_minor;              /* nvidia-cap minor of gpu<minor>/gi<gi>/access, -1 unknown */
     int ci_cap_minor;              /* nvidia-cap minor of .../ci<ci>/access, -1 unknown */
+    int topo;                      /* row in node->topology (MIG: the parent's); -1 when none */
     /* health */
     bool healthy;
     char reason[GDP_REASON_MAX]; /* why unhealthy; empty when healthy */
@@ -81,6 +107,7 @@ struct gdp_node {
     size_t n_devices;
     struct gdp_problem *problems;
     size_t n_problems;
+    struct gdp_topology topology;
 };
 
 struct gdp_discover_opts {

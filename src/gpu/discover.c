@@ -2,7 +2,8 @@
 /*
  * Discovery: walks NVML's GPUs and their MIG devices into struct gdp_node. Attributes that
  * NVML does not provide come from sysfs (NUMA node) and procfs (MIG capability minors), both
- * under overridable roots so tests can supply them.
+ * under overridable roots so tests can supply them. The GPU topology is read last
+ * (topology.c), once per discovery.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/topology.h"
 #include "nvml/nvml.h"
 
 #define MIG_MINORS_PATH "/driver/nvidia-caps/mig-minors" /* under the proc root */
@@ -33,6 +35,7 @@ gdp_node_free(struct gdp_node *node)
     }
     free(node->devices);
     free(node->problems);
+    gdp_topology_done(&node->topology);
     free(node);
 }
 
@@ -121,7 +124,8 @@ add_device(struct discovery *dc)
                              .pci_class = -1,
                              .healthy = true,
                              .gi_cap_minor = -1,
-                             .ci_cap_minor = -1};
+                             .ci_cap_minor = -1,
+                             .topo = -1};
     return d;
 }
 
@@ -324,6 +328,7 @@ gdp_discover(struct gdp_nvml *nv, const struct gdp_discover_opts *opts, struct g
         discover_gpu(&dc, i);
     }
     gdp_migcaps_done(&dc.caps);
+    gdp_topology_read(nv, dc.node);
     *ret = dc.node;
     return 0;
 }

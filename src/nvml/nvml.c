@@ -73,9 +73,11 @@ struct gdp_nvml {
 };
 
 static _Thread_local int last_return;
+static _Atomic unsigned long long n_calls; /* NVML calls made through check(), all threads */
 
 _Static_assert(GDP_NVML_RC_NOT_SUPPORTED == NVML_ERROR_NOT_SUPPORTED, "NOT_SUPPORTED");
 _Static_assert(GDP_NVML_RC_TIMEOUT == NVML_ERROR_TIMEOUT, "TIMEOUT");
+_Static_assert(GDP_NVML_NVLINK_MAX == NVML_NVLINK_MAX_LINKS, "NVLink count");
 _Static_assert(GDP_NVML_RC_GPU_IS_LOST == NVML_ERROR_GPU_IS_LOST, "GPU_IS_LOST");
 _Static_assert(GDP_NVML_EVENT_SBE == nvmlEventTypeSingleBitEccError, "SBE bit");
 _Static_assert(GDP_NVML_EVENT_DBE == nvmlEventTypeDoubleBitEccError, "DBE bit");
@@ -190,6 +192,7 @@ resolve_symbols(struct gdp_nvml *nv, struct gdp_diag *diag)
 static int
 check(const struct gdp_nvml *nv, nvmlReturn_t rc, const char *call, struct gdp_diag *diag)
 {
+    n_calls++;
     if (rc == NVML_SUCCESS) {
         return 0;
     }
@@ -251,6 +254,12 @@ int
 gdp_nvml_last_return(const struct gdp_nvml *nv _unused_)
 {
     return last_return;
+}
+
+unsigned long long
+gdp_nvml_call_count(void)
+{
+    return n_calls;
 }
 
 static nvmlDevice_t
@@ -628,4 +637,53 @@ gdp_nvml_event_wait(struct gdp_nvml *nv, struct gdp_nvml_event_set *set, unsigne
             .ci = ev.computeInstanceId,
     };
     return 0;
+}
+
+int
+gdp_nvml_device_common_ancestor(struct gdp_nvml *nv, struct gdp_nvml_device *a,
+                                struct gdp_nvml_device *b, unsigned *ret_level,
+                                struct gdp_diag *diag)
+{
+    nvmlGpuTopologyLevel_t level = NVML_TOPOLOGY_SYSTEM;
+    if (nv->fn.DeviceGetTopologyCommonAncestor == NULL) {
+        return gdp_diag_set(diag, -ENOSYS, "nvmlDeviceGetTopologyCommonAncestor: not in library");
+    }
+    int r = check(nv, nv->fn.DeviceGetTopologyCommonAncestor(h(a), h(b), &level),
+                  "nvmlDeviceGetTopologyCommonAncestor", diag);
+    *ret_level = (unsigned)level;
+    return r;
+}
+
+int
+gdp_nvml_device_nvlink_remote(struct gdp_nvml *nv, struct gdp_nvml_device *d, unsigned link,
+                              char *buf, size_t len, struct gdp_diag *diag)
+{
+    nvmlEnableState_t state = NVML_FEATURE_DISABLED;
+    nvmlPciInfo_t pci = {0};
+    if (nv->fn.DeviceGetNvLinkState == NULL || nv->fn.DeviceGetNvLinkRemotePciInfo_v2 == NULL) {
+        return 0;
+    }
+    nvmlReturn_t rc = nv->fn.DeviceGetNvLinkState(h(d), link, &state);
+    n_calls++;
+    if (rc == NVML_ERROR_NOT_SUPPORTED || (rc == NVML_SUCCESS && state != NVML_FEATURE_ENABLED)) {
+        return 0;
+    }
+    int r = check(nv, rc, "nvmlDeviceGetNvLinkState", diag);
+    if (r < 0) {
+        return r;
+    }
+    rc = nv->fn.DeviceGetNvLinkRemotePciInfo_v2(h(d), link, &pci);
+    if (rc == NVML_ERROR_NOT_SUPPORTED) {
+        n_calls++;
+        return 0;
+    }
+    r = check(nv, rc, "nvmlDeviceGetNvLinkRemotePciInfo_v2", diag);
+    if (r < 0) {
+        return r;
+    }
+    pci.busId[sizeof pci.busId - 1] = '\0';
+    if (gdp_strlcpy(buf, pci.busId, len) < 0) {
+        return gdp_diag_set(diag, -EPROTO, "nvmlDeviceGetNvLinkRemotePciInfo_v2: bus id too long");
+    }
+    return 1;
 }

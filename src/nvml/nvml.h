@@ -50,6 +50,12 @@ void gdp_nvml_free(struct gdp_nvml *nv);
  */
 int gdp_nvml_last_return(const struct gdp_nvml *nv);
 
+/*
+ * How many NVML calls the binding has made in this process (all threads), for the benchmark
+ * and tests that check a path makes none.
+ */
+unsigned long long gdp_nvml_call_count(void);
+
 /* The NVML return codes callers need to tell apart (values of nvmlReturn_t). */
 #define GDP_NVML_RC_NOT_SUPPORTED 3
 #define GDP_NVML_RC_TIMEOUT       10
@@ -189,3 +195,23 @@ int gdp_nvml_device_register_events(struct gdp_nvml *nv, struct gdp_nvml_device 
  */
 int gdp_nvml_event_wait(struct gdp_nvml *nv, struct gdp_nvml_event_set *set, unsigned timeout_ms,
                         struct gdp_nvml_event *ret, struct gdp_diag *diag);
+
+/*
+ * PCIe common ancestor of two GPUs as NVML's level value (0 same board, 10 single switch, 20
+ * multiple switches, 30 host bridge, 40 same NUMA node, 50 across sockets). Returns 0 and
+ * *ret_level, -ENOSYS when the library lacks the call, or GDP_E_NVML.
+ */
+int gdp_nvml_device_common_ancestor(struct gdp_nvml *nv, struct gdp_nvml_device *a,
+                                    struct gdp_nvml_device *b, unsigned *ret_level,
+                                    struct gdp_diag *diag);
+
+/*
+ * The far end of NVLink `link` of a GPU: returns 1 with its PCI bus id (as NVML writes it,
+ * buf of GDP_NVML_BUSID_MAX bytes) when the link is active, 0 when it is inactive, not
+ * supported or the library lacks the calls, or GDP_E_NVML.
+ */
+int gdp_nvml_device_nvlink_remote(struct gdp_nvml *nv, struct gdp_nvml_device *d, unsigned link,
+                                  char *buf, size_t len, struct gdp_diag *diag);
+
+/* NVML's maximum number of NVLinks per GPU. */
+#define GDP_NVML_NVLINK_MAX 36

@@ -391,6 +391,7 @@ prefer_container(const struct gdp_plugin *p, const V1beta1__ContainerPreferredAl
             .n_must_include = c->n_must_include_deviceids,
             .size = (size_t)c->allocation_size,
             .policy = p->ctx.cfg->shared_devices_allocation_policy,
+            .strict = p->ctx.cfg->shared_devices_allocation_strict,
     };
     const char **ids = gdp_calloc(req.size, sizeof *ids);
     int n = gdp_preferred_allocation(p->ctx.resource, &req, ids, diag);

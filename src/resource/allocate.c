@@ -431,6 +431,11 @@ gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, 
     if (n_ids == 0) {
         return gdp_diag_set(diag, -EINVAL, "invalid request: no device IDs requested");
     }
+    if (n_ids > ctx->resource->n_devices) { /* bounds the work before any of it */
+        return gdp_diag_set(diag, -EINVAL,
+                            "invalid request: %zu device IDs requested but %s has %zu devices",
+                            n_ids, ctx->resource->name, ctx->resource->n_devices);
+    }
     _cleanup_(request_done) struct request req = {0};
     int r = resolve(ctx, ids, n_ids, &req, diag);
     r = r < 0 ? r : check_shared_request(ctx->cfg, &req, diag);

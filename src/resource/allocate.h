@@ -74,12 +74,12 @@ struct gdp_alloc_ctx {
  * cdi-cri), --device-id-strategy, --pass-device-specs, the GDS/MOFED/GDRCopy flags and the
  * IMEX channels, in the order of NVIDIA's getAllocateResponse (see docs/cdi.md).
  * Returns 0 and fills *ret (release with gdp_container_alloc_done()), -EINVAL for an empty
- * ID list, -ENOENT for an ID the resource does not advertise (diag names it), -EINVAL for
- * more than one ID including a replica when the active sharing section (cfg->sharing) sets
- * failRequestsGreaterThanOne ("invalid request: maximum request size for shared resources
- * is 1; found <n>", checked after every ID is known to be valid), -ENOENT for a
- * MIG device whose nvidia-caps minors are unknown when device specs are passed, or the
- * random source's error. On error *ret is left empty; diag reads as a gRPC message.
+ * ID list or more IDs than the resource has devices (checked first), -ENOENT for an ID the resource
+ * does not advertise (diag names it), -EINVAL for more than one ID including a replica when the
+ * active sharing section (cfg->sharing) sets failRequestsGreaterThanOne ("invalid request: maximum
+ * request size for shared resources is 1; found <n>", checked after every ID is known to be valid),
+ * -ENOENT for a MIG device whose nvidia-caps minors are unknown when device specs are passed, or
+ * the random source's error. On error *ret is left empty; diag reads as a gRPC message.
  */
 int gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids,
                            struct gdp_container_alloc *ret, struct gdp_diag *diag);

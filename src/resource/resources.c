@@ -30,15 +30,64 @@ gdp_resource_set_done(struct gdp_resource_set *set)
     }
     for (size_t i = 0; i < set->n_resources; i++) {
         free(set->resources[i].devices);
+        free(set->resources[i].index);
     }
     free(set->resources);
     free(set->warnings);
     *set = (struct gdp_resource_set){0};
 }
 
+/* FNV-1a */
+static uint64_t
+hash_id(const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
+        h = (h ^ *p) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void
+index_resource(struct gdp_resource *r)
+{
+    free(r->index);
+    r->index_cap = 16;
+    while (r->index_cap <= 2 * r->n_devices) {
+        r->index_cap *= 2;
+    }
+    r->index = gdp_calloc(r->index_cap, sizeof *r->index);
+    for (size_t i = 0; i < r->n_devices; i++) {
+        size_t slot = (size_t)hash_id(r->devices[i].id) & (r->index_cap - 1);
+        while (r->index[slot] != 0) {
+            slot = (slot + 1) & (r->index_cap - 1);
+        }
+        r->index[slot] = (uint32_t)(i + 1);
+    }
+}
+
+void
+gdp_resource_set_index(struct gdp_resource_set *set, const struct gdp_topology *topology)
+{
+    for (size_t i = 0; i < set->n_resources; i++) {
+        index_resource(&set->resources[i]);
+        set->resources[i].topology = topology;
+    }
+}
+
 const struct gdp_rdev *
 gdp_resource_device(const struct gdp_resource *r, const char *id)
 {
+    if (r->index != NULL) {
+        size_t slot = (size_t)hash_id(id) & (r->index_cap - 1);
+        for (; r->index[slot] != 0; slot = (slot + 1) & (r->index_cap - 1)) {
+            const struct gdp_rdev *rd = &r->devices[r->index[slot] - 1];
+            if (streq(rd->id, id)) {
+                return rd;
+            }
+        }
+        return NULL;
+    }
     for (size_t i = 0; i < r->n_devices; i++) {
         if (streq(r->devices[i].id, id)) {
             return &r->devices[i];
@@ -94,6 +143,8 @@ void
 gdp_resource_set_add(struct gdp_resource_set *set, const char *name, const struct gdp_rdev *rd)
 {
     struct gdp_resource *r = get_resource(set, name);
+    free(r->index); /* stale once devices grow */
+    r->index = NULL;
     r->devices = gdp_reallocarray(r->devices, r->n_devices + 1, sizeof *r->devices);
     r->devices[r->n_devices++] = *rd;
 }
@@ -256,5 +307,9 @@ gdp_resources_build(const struct gdp_node *node, const struct gdp_config *cfg,
         return r;
     }
     gdp_resource_set_sort(ret);
-    return gdp_resources_replicate(&cfg->sharing, node, ret, diag);
+    r = gdp_resources_replicate(&cfg->sharing, node, ret, diag);
+    if (r == 0) {
+        gdp_resource_set_index(ret, &node->topology);
+    }
+    return r;
 }

@@ -2,8 +2,11 @@
 /*
  * NVML entry points for topology: common ancestor of two GPUs (explicit matrix from the
  * node file, else derived from NUMA nodes), NVLink state and remote PCI information, and
- * peer-to-peer status. All of them take full-GPU handles only.
+ * peer-to-peer status. Links may end at a GPU or at an NVSwitch. All of them take full-GPU
+ * handles only.
  */
+#include <stdio.h>
+
 #include "mock.h"
 
 /* Prologue for calls on two GPUs. */
@@ -75,7 +78,8 @@ nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nvmlEnableState
     nvmlReturn_t r = enter_link(MOCK_FN_nvmlDeviceGetNvLinkState, device, link, isActive, &d);
 
     if (r == NVML_SUCCESS) {
-        *isActive = d->links[link].peer >= 0 ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
+        bool up = d->links[link].peer >= 0 || d->links[link].nvswitch >= 0;
+        *isActive = up ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
     }
     return r;
 }
@@ -88,6 +92,17 @@ remote_pci(enum mock_fn fn, nvmlDevice_t device, unsigned int link, nvmlPciInfo_
 
     if (r != NVML_SUCCESS) {
         return r;
+    }
+    if (d->links[link].nvswitch >= 0) {
+        /* NVSwitches sit in PCI domain 1, apart from the node file's GPUs */
+        *pci = (nvmlPciInfo_t){.domain = 1,
+                               .bus = 0x10u + (unsigned int)d->links[link].nvswitch,
+                               .pciDeviceId = 0x1AF110DEu};
+        (void)snprintf(pci->busId, sizeof pci->busId, "%08X:%02X:%02X.%X", pci->domain, pci->bus,
+                       0u, 0u);
+        (void)snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.%X", pci->domain,
+                       pci->bus, 0u, 0u);
+        return NVML_SUCCESS;
     }
     if (d->links[link].peer < 0) {
         return NVML_ERROR_NOT_SUPPORTED;
@@ -109,6 +124,17 @@ nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPci
 }
 
 static bool
+on_nvswitch(const struct nvmlDevice_st *d)
+{
+    for (unsigned int i = 0; i < d->nvlink_count; i++) {
+        if (d->links[i].nvswitch >= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
 nvlinked(const struct nvmlDevice_st *a, const struct nvmlDevice_st *b)
 {
     for (unsigned int i = 0; i < a->nvlink_count; i++) {
@@ -116,7 +142,7 @@ nvlinked(const struct nvmlDevice_st *a, const struct nvmlDevice_st *b)
             return true;
         }
     }
-    return false;
+    return on_nvswitch(a) && on_nvswitch(b);
 }
 
 MOCK_API nvmlReturn_t

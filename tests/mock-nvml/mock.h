@@ -25,6 +25,7 @@
 #define MOCK_MAX_GPUS      64u
 #define MOCK_MAX_MIG       7u /* MIG devices (compute instances) and GPU instances per GPU */
 #define MOCK_MAX_DEVS      (MOCK_MAX_GPUS * (1u + MOCK_MAX_MIG))
+#define MOCK_MAX_SWITCHES  16u /* remote PCI "00000001:<s + 0x10>:00.0" */
 #define MOCK_MAX_GIS       (MOCK_MAX_GPUS * MOCK_MAX_MIG)
 #define MOCK_STR_LEN       96u
 #define MOCK_NO_ID         0xFFFFFFFFu
@@ -61,7 +62,8 @@ struct mock_gpu_model {
 };
 
 struct mock_link {
-    int peer; /* GPU index of the remote end, -1 for a disabled link */
+    int peer;     /* GPU index of the remote end, -1 for none */
+    int nvswitch; /* NVSwitch number of the remote end, -1 for none; both -1: disabled */
 };
 
 struct mock_fabric {

@@ -344,6 +344,7 @@ node_gpu(struct pctx *c, yaml_node_t *map, unsigned int index)
     d->fabric.status = NVML_SUCCESS;
     for (unsigned int i = 0; i < NVML_NVLINK_MAX_LINKS; i++) {
         d->links[i].peer = -1;
+        d->links[i].nvswitch = -1;
     }
     c->mig = NULL;
     if (node_fields(c, map, gpu_fields, MOCK_ELEMENTSOF(gpu_fields), d, "a GPU") < 0) {
@@ -372,41 +373,57 @@ node_gpu(struct pctx *c, yaml_node_t *map, unsigned int index)
 
 struct peer_spec {
     unsigned int gpu;
+    unsigned int nvswitch;
     unsigned int links;
 };
 
+#define NO_PEER 0xFFFFFFFFu
+
 static const struct field peer_fields[] = {
-        {.key = "gpu",
-         .type = F_UINT,
-         .off = offsetof(struct peer_spec, gpu),
-         .size = sizeof(unsigned int),
-         .max = MOCK_MAX_GPUS - 1,
-         .required = true},
+        F_UINT_("gpu", struct peer_spec, gpu, MOCK_MAX_GPUS - 1),
+        F_UINT_("nvswitch", struct peer_spec, nvswitch, MOCK_MAX_SWITCHES - 1),
         F_UINT_("links", struct peer_spec, links, NVML_NVLINK_MAX_LINKS),
 };
 
+/* One link item: a GPU index, {gpu: i, links: k} or {nvswitch: s, links: k}. */
 static int
-add_peer(struct pctx *c, struct nvmlDevice_st *d, yaml_node_t *v, unsigned int *used)
+parse_peer(struct pctx *c, yaml_node_t *v, struct peer_spec *p)
 {
-    struct peer_spec p = {.links = 1};
     unsigned long long u;
 
     if (v->type == YAML_SCALAR_NODE) {
         if (node_uint(c, v, MOCK_MAX_GPUS - 1, "peer", &u) < 0) {
             return -1;
         }
-        p.gpu = (unsigned int)u;
-    } else if (node_fields(c, v, peer_fields, MOCK_ELEMENTSOF(peer_fields), &p, "a peer") < 0) {
+        p->gpu = (unsigned int)u;
+        return 0;
+    }
+    if (node_fields(c, v, peer_fields, MOCK_ELEMENTSOF(peer_fields), p, "a peer") < 0) {
         return -1;
     }
-    if (p.gpu >= c->node->n_gpus || p.gpu == d->index) {
+    if ((p->gpu == NO_PEER) == (p->nvswitch == NO_PEER)) {
+        return node_err(c, v, "a peer names either gpu or nvswitch");
+    }
+    return 0;
+}
+
+static int
+add_peer(struct pctx *c, struct nvmlDevice_st *d, yaml_node_t *v, unsigned int *used)
+{
+    struct peer_spec p = {.gpu = NO_PEER, .nvswitch = NO_PEER, .links = 1};
+
+    if (parse_peer(c, v, &p) < 0) {
+        return -1;
+    }
+    if (p.nvswitch == NO_PEER && (p.gpu >= c->node->n_gpus || p.gpu == d->index)) {
         return node_err(c, v, "nvlink peer %u is not another GPU of this node", p.gpu);
     }
     if (*used + p.links > NVML_NVLINK_MAX_LINKS) {
         return node_err(c, v, "more than %d NVLinks", NVML_NVLINK_MAX_LINKS);
     }
     for (unsigned int i = 0; i < p.links; i++) {
-        d->links[(*used)++].peer = (int)p.gpu;
+        d->links[*used].peer = p.nvswitch == NO_PEER ? (int)p.gpu : -1;
+        d->links[(*used)++].nvswitch = p.nvswitch == NO_PEER ? -1 : (int)p.nvswitch;
     }
     return 0;
 }

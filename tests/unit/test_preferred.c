@@ -2,7 +2,9 @@
 /*
  * Unit tests for resource/preferred.c: NVIDIA's greedy distributed and packed policies for
  * replicas (reference 6.3) on a fresh and on a partly allocated node, must-include devices,
- * deterministic ties, and NVML order for whole devices.
+ * deterministic ties, the strict mode, ties going to the best-linked GPU, unknown IDs
+ * skipped, requests bounded by the resource, and NVML order for whole devices without
+ * topology (test_topology.c covers the topology search).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -10,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -18,6 +21,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "gpu/topology.h"
 #include "resource/preferred.h"
 #include "resource/resources.h"
 
@@ -202,10 +206,73 @@ bad_requests(void **state _unused_)
     req.n_must_include = 1;
     assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "must be included but is not available"));
+    /* IDs the resource does not advertise are skipped, not fatal */
     req.available = unknown;
     req.n_must_include = 0;
-    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -ENOENT);
-    assert_non_null(strstr(diag.msg, "unknown device"));
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    assert_string_equal(got[0], id(&f, 0, 0));
+    req.must_include = unknown + 1;
+    req.n_must_include = 1;
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    assert_string_equal(got[0], id(&f, 0, 0));
+    req.size = 2; /* one known device: not enough */
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
+    assert_string_equal(diag.msg, "not enough available devices to satisfy allocation");
+}
+
+/* The request's lists are bounded by the resource before any work: a huge one is refused. */
+static void
+request_bounded_by_resource(void **state _unused_)
+{
+    struct fixture f;
+    const char *got[1];
+    struct gdp_diag diag = {0};
+    make(&f);
+    size_t n = 1000000;
+    const char **avail = gdp_calloc(n, sizeof *avail);
+    for (size_t i = 0; i < n; i++) {
+        avail[i] = id(&f, (unsigned)(i % N_GPUS), (unsigned)(i % REPLICAS));
+    }
+    struct gdp_pref_request req = {.available = avail, .n_available = n, .size = 1};
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), -EINVAL);
+    assert_string_equal(diag.msg, "request lists 1000000 available devices but "
+                                  "nvidia.com/gpu.shared has 12 devices");
+    req.n_available = f.shared.n_devices; /* at the bound: answered */
+    assert_int_equal(gdp_preferred_allocation(&f.shared, &req, got, &diag), 1);
+    free(avail);
+}
+
+/* Strict: a second replica of a GPU only once every GPU with a free replica has one. */
+static void
+strict_one_replica_per_gpu(void **state _unused_)
+{
+    struct fixture f;
+    const char *avail[N_GPUS * REPLICAS];
+    make(&f);
+    /* GPU 0 is busy (3 in use), GPUs 1 and 2 idle: packed would take both of GPU 0's... */
+    const unsigned used[][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}};
+    size_t n = available_except(&f, used, ELEMENTSOF(used), false, avail);
+    struct gdp_pref_request req = {
+            .available = avail, .n_available = n, .size = 3, .policy = GDP_ALLOC_PACKED};
+    const char *packed[] = {id(&f, 0, 3), id(&f, 1, 3), id(&f, 2, 0)};
+    expect(&f, &req, packed, 3);
+    req.size = 4; /* packed alone returns to GPU 2 after the fullest ones */
+    const char *loose[] = {id(&f, 0, 3), id(&f, 1, 3), id(&f, 2, 0), id(&f, 2, 1)};
+    expect(&f, &req, loose, 4);
+    req.strict = true; /* every GPU has one already: a second is allowed, on the fullest */
+    expect(&f, &req, loose, 4);
+    /* distributed on a fresh node: strict never doubles up while a GPU has none */
+    n = available_except(&f, NULL, 0, false, avail);
+    req = (struct gdp_pref_request){.available = avail,
+                                    .n_available = n,
+                                    .size = 3,
+                                    .policy = GDP_ALLOC_PACKED,
+                                    .strict = true};
+    const char *spread[] = {id(&f, 0, 0), id(&f, 1, 0), id(&f, 2, 0)};
+    expect(&f, &req, spread, 3);
+    req.strict = false;
+    const char *fill[] = {id(&f, 0, 0), id(&f, 0, 1), id(&f, 0, 2)};
+    expect(&f, &req, fill, 3);
 }
 
 /* Duplicate IDs from the kubelet are taken once. */
@@ -229,13 +296,66 @@ duplicates_count_once(void **state _unused_)
     assert_string_equal(diag.msg, "not enough available devices to satisfy allocation");
 }
 
+/* A lost (unhealthy) GPU is skipped while the healthy ones are enough, never fatal. */
+static void
+lost_gpus_are_skipped(void **state _unused_)
+{
+    struct fixture f;
+    const char *got[3];
+    struct gdp_diag diag = {0};
+    make(&f);
+    for (unsigned g = 0; g < N_GPUS; g++) {
+        f.devices[g].healthy = g != 0;
+    }
+    const char *avail[] = {f.whole_rdevs[0].id, f.whole_rdevs[1].id, f.whole_rdevs[2].id};
+    struct gdp_pref_request req = {.available = avail, .n_available = 3, .size = 2};
+    assert_int_equal(gdp_preferred_allocation(&f.whole, &req, got, &diag), 2);
+    assert_string_equal(got[0], f.whole_rdevs[1].id);
+    assert_string_equal(got[1], f.whole_rdevs[2].id);
+    req.size = 3; /* too few healthy ones: the lost GPU is still offered */
+    assert_int_equal(gdp_preferred_allocation(&f.whole, &req, got, &diag), 3);
+}
+
+/* Among equally used GPUs, the next replica goes to the GPU best linked to those chosen. */
+static void
+replicas_follow_links(void **state _unused_)
+{
+    struct fixture f;
+    struct gdp_topology t;
+    const char *avail[N_GPUS * REPLICAS];
+    make(&f);
+    gdp_topology_init(&t, N_GPUS);
+    gdp_topology_set(&t, 0, 1, GDP_PCIE_SYS, 0, false);
+    gdp_topology_set(&t, 0, 2, GDP_PCIE_SYS, 2, false); /* GPU 2 shares two NVLinks with 0 */
+    gdp_topology_set(&t, 1, 2, GDP_PCIE_SYS, 0, false);
+    for (unsigned g = 0; g < N_GPUS; g++) {
+        f.devices[g].topo = (int)g;
+    }
+    f.shared.topology = &t;
+    size_t n = available_except(&f, NULL, 0, false, avail);
+    struct gdp_pref_request req = {.available = avail, .n_available = n, .size = 2};
+    const char *linked[] = {id(&f, 0, 0), id(&f, 2, 0)};
+    expect(&f, &req, linked, 2);
+    f.shared.topology = NULL; /* without topology: NVML order */
+    const char *plain[] = {id(&f, 0, 0), id(&f, 1, 0)};
+    expect(&f, &req, plain, 2);
+    gdp_topology_done(&t);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(fresh_node),         cmocka_unit_test(partly_allocated_node),
-            cmocka_unit_test(must_include_first), cmocka_unit_test(whole_devices_keep_nvml_order),
-            cmocka_unit_test(bad_requests),       cmocka_unit_test(duplicates_count_once),
+            cmocka_unit_test(fresh_node),
+            cmocka_unit_test(partly_allocated_node),
+            cmocka_unit_test(must_include_first),
+            cmocka_unit_test(whole_devices_keep_nvml_order),
+            cmocka_unit_test(bad_requests),
+            cmocka_unit_test(duplicates_count_once),
+            cmocka_unit_test(request_bounded_by_resource),
+            cmocka_unit_test(strict_one_replica_per_gpu),
+            cmocka_unit_test(replicas_follow_links),
+            cmocka_unit_test(lost_gpus_are_skipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
