@@ -13,11 +13,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -35,6 +37,14 @@
 #define DEFAULT_MAX_SEND_QUEUE  (8u << 20)
 #define MAX_HEADER_LIST         ((size_t)16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE, enforced */
 #define MAX_PATH_LEN            256u
+#define DEFAULT_CONN_BUFFERED   ((size_t)8 << 20)
+#define DEFAULT_BUFFERED        ((size_t)16 << 20)
+#define DEFAULT_HANDSHAKE_MS    10000u
+#define DEFAULT_IDLE_MS         300000u
+#define ACCEPT_PAUSE_MS         100u              /* after EMFILE/ENFILE, before accepting again */
+#define TRIM_THRESHOLD          ((size_t)1 << 20) /* give memory back after this much is freed */
+#define WARN_INTERVAL_MS        10000u
+#define WARN_BURST              5u
 
 enum call_flags {
     CALL_BAD_METHOD = 1u << 0,   /* :method is not POST */
@@ -73,6 +83,7 @@ struct gdp_rpc_call {
     int status;
     char *message; /* percent-encoded grpc-message, or NULL */
     struct gdp_loop_timer *deadline;
+    size_t held; /* request bytes counted in conn->buffered and server->buffered */
     gdp_rpc_done_fn done_fn;
     void *done_userdata;
 };
@@ -82,6 +93,11 @@ struct conn {
     struct gdp_rpc_server *server;
     struct conn *prev, *next;
     struct gdp_rpc_call *calls;
+    size_t n_calls;
+    size_t buffered;   /* request bytes held by this connection's calls */
+    uint64_t since_ms; /* accepted, or its last call ended: when it became idle */
+    bool handshaken;   /* the client's SETTINGS arrived */
+    bool goaway;       /* closed for idleness: GOAWAY queued, the socket goes next sweep */
     bool closing;
 };
 
@@ -95,6 +111,12 @@ struct gdp_rpc_server {
     char *path;
     struct conn *conns;
     size_t n_conns;
+    size_t buffered; /* request bytes held, all connections */
+    bool trim;       /* buffered passed TRIM_THRESHOLD: give memory back once it is 0 */
+    int reserve_fd;  /* spent to take one connection when accept() runs out of fds */
+    struct gdp_loop_timer *sweep;  /* handshake and idle deadlines; armed with connections */
+    struct gdp_loop_timer *resume; /* accepting paused after EMFILE */
+    struct gdp_ratelimit refused_rl, accept_rl;
     bool draining, drained_done;
     char *drain_message;
     gdp_rpc_drained_fn drained_fn;
@@ -262,6 +284,17 @@ set_status(struct gdp_rpc_call *call, int status, const char *message)
     call->flags |= CALL_ANSWERED;
 }
 
+/* Frees the request buffer and takes its bytes off the connection's and server's counts. */
+static void
+req_release(struct gdp_rpc_call *call)
+{
+    struct conn *c = call->conn;
+    c->buffered -= call->held;
+    c->server->buffered -= call->held;
+    call->held = 0;
+    gdp_grpc_msgbuf_done(&call->req);
+}
+
 /* Ends the call with an error status from any state; the connection keeps serving. */
 static void
 call_fail_http(struct gdp_rpc_call *call, const char *http_status, int status, const char *msg)
@@ -270,7 +303,7 @@ call_fail_http(struct gdp_rpc_call *call, const char *http_status, int status, c
         return;
     }
     set_status(call, status, msg);
-    gdp_grpc_msgbuf_done(&call->req);
+    req_release(call);
     if (call->flags & CALL_HEADERS_SENT) {
         queue_drop_unstarted(call); /* a message half on the wire must still complete */
         resume(call);
@@ -354,6 +387,7 @@ call_new(struct conn *c, int32_t stream_id)
     struct gdp_rpc_call *call = gdp_calloc(1, sizeof *call);
     call->conn = c;
     call->stream_id = stream_id;
+    c->n_calls++;
     gdp_grpc_msgbuf_init(&call->req);
     call->next = c->calls;
     if (c->calls != NULL) {
@@ -382,7 +416,10 @@ call_free(struct gdp_rpc_call *call, bool cancelled)
     }
     gdp_loop_timer_free(call->deadline);
     queue_clear(call);
-    gdp_grpc_msgbuf_done(&call->req);
+    req_release(call);
+    if (--c->n_calls == 0) {
+        c->since_ms = gdp_loop_now_ms();
+    }
     free(call->path);
     free(call->message);
     free(call);
@@ -458,12 +495,33 @@ call_request_end(struct gdp_rpc_call *call)
     }
 }
 
+/* Counts len more request bytes, or fails the call when a buffer cap would be passed. */
+static bool
+req_admit(struct gdp_rpc_call *call, size_t len)
+{
+    struct conn *c = call->conn;
+    struct gdp_rpc_server *s = c->server;
+    char msg[160];
+    if (c->buffered + len > s->opts.max_conn_buffered || s->buffered + len > s->opts.max_buffered) {
+        (void)snprintf(msg, sizeof msg,
+                       "request buffer limit reached (%zu bytes per connection, %zu per server)",
+                       s->opts.max_conn_buffered, s->opts.max_buffered);
+        call_fail(call, GDP_GRPC_RESOURCE_EXHAUSTED, msg);
+        return false;
+    }
+    call->held += len;
+    c->buffered += len;
+    s->buffered += len;
+    s->trim = s->trim || s->buffered >= TRIM_THRESHOLD;
+    return true;
+}
+
 static void
 call_data(struct gdp_rpc_call *call, const uint8_t *data, size_t len)
 {
     size_t max = call->conn->server->opts.max_recv_message;
     char msg[128];
-    if (call->flags & (CALL_ANSWERED | CALL_DISPATCHED)) {
+    if ((call->flags & (CALL_ANSWERED | CALL_DISPATCHED)) || !req_admit(call, len)) {
         return;
     }
     switch (gdp_grpc_msgbuf_append(&call->req, data, len, max)) {
@@ -568,8 +626,11 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
 }
 
 static int
-on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data _unused_)
+on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        ((struct conn *)user_data)->handshaken = true;
+    }
     struct gdp_rpc_call *call = stream_call(session, frame->hd.stream_id);
     if (call == NULL) {
         return 0;
@@ -687,6 +748,39 @@ conn_on_io(struct gdp_loop *loop _unused_, int fd _unused_, uint32_t events, voi
     }
 }
 
+/* How often deadlines are checked: a quarter of the shorter one, within [10 ms, 1 s]. */
+static uint64_t
+sweep_interval(const struct gdp_rpc_server *s)
+{
+    uint64_t t = s->opts.handshake_ms < s->opts.idle_ms ? s->opts.handshake_ms : s->opts.idle_ms;
+    t /= 4;
+    return t < 10 ? 10 : t > 1000 ? 1000 : t;
+}
+
+/* Handshake and idle deadlines; connections closed here are reaped by the hook. */
+static void
+on_sweep(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer, void *userdata)
+{
+    struct gdp_rpc_server *s = userdata;
+    uint64_t now = gdp_loop_now_ms();
+    for (struct conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->closing || c->n_calls > 0) {
+            continue;
+        }
+        if (c->goaway || (!c->handshaken && now - c->since_ms >= s->opts.handshake_ms)) {
+            log_debug("rpc: closing connection on %s: %s", s->path,
+                      c->goaway ? "idle" : "no HTTP/2 handshake in time");
+            c->closing = true;
+        } else if (now - c->since_ms >= s->opts.idle_ms) {
+            (void)nghttp2_session_terminate_session(c->h2.session, NGHTTP2_NO_ERROR);
+            c->goaway = true;
+        }
+    }
+    if (s->n_conns == 0) {
+        (void)gdp_loop_timer_set(timer, 0, 0);
+    }
+}
+
 static int
 conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
 {
@@ -708,13 +802,44 @@ conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
         free(c);
         return gdp_diag_set(diag, r, "watching connection: %s", gdp_strerror(r));
     }
+    c->since_ms = gdp_loop_now_ms();
     c->next = s->conns;
     if (s->conns != NULL) {
         s->conns->prev = c;
     }
     s->conns = c;
-    s->n_conns++;
+    if (s->n_conns++ == 0) {
+        (void)gdp_loop_timer_set(s->sweep, sweep_interval(s), sweep_interval(s));
+    }
     return 0;
+}
+
+static size_t
+live_conns(const struct gdp_rpc_server *s)
+{
+    size_t n = 0;
+    for (const struct conn *c = s->conns; c != NULL; c = c->next) {
+        n += c->closing ? 0 : 1;
+    }
+    return n;
+}
+
+/* Closes the connection idle for longest (no open call). False if every one has a call. */
+static bool
+evict_idle(struct gdp_rpc_server *s)
+{
+    struct conn *victim = NULL;
+    for (struct conn *c = s->conns; c != NULL; c = c->next) {
+        if (!c->closing && c->n_calls == 0 && (victim == NULL || c->since_ms <= victim->since_ms)) {
+            victim = c;
+        }
+    }
+    if (victim == NULL) {
+        return false;
+    }
+    log_debug("rpc: connection limit on %s: closing the connection idle for longest", s->path);
+    victim->closing = true; /* reaped by the hook; its descriptor is closed there */
+    return true;
 }
 
 int
@@ -724,8 +849,9 @@ gdp_rpc_server_adopt(struct gdp_rpc_server *server, int fd, struct gdp_diag *dia
     if (server->draining) {
         return gdp_diag_set(diag, -ESHUTDOWN, "server is shutting down");
     }
-    if (server->n_conns >= server->opts.max_connections) {
-        return gdp_diag_set(diag, -EMFILE, "connection limit (%u) reached",
+    if (live_conns(server) >= server->opts.max_connections && !evict_idle(server)) {
+        return gdp_diag_set(diag, -EMFILE,
+                            "connection limit (%u) reached and every connection has a call",
                             server->opts.max_connections);
     }
     int fl = fcntl(owned, F_GETFL);
@@ -740,10 +866,48 @@ gdp_rpc_server_adopt(struct gdp_rpc_server *server, int fd, struct gdp_diag *dia
 }
 
 static void
-log_adopt_failure(const struct gdp_rpc_server *s, int r, const struct gdp_diag *diag)
+log_adopt_failure(struct gdp_rpc_server *s, int r, const struct gdp_diag *diag)
 {
-    if (r < 0) {
-        log_warn("rpc: refusing connection on %s: %s", s->path, diag->msg);
+    unsigned left_out = 0;
+    if (r < 0 && gdp_ratelimit_pass(&s->refused_rl, gdp_loop_now_ms(), &left_out)) {
+        log_warn("rpc: refusing connection on %s: %s (%u similar lines left out)", s->path,
+                 diag->msg, left_out);
+    }
+}
+
+/*
+ * accept() failed for lack of descriptors. Level-triggered epoll would report the pending
+ * connection again at once, so: spend the reserved descriptor to take it and close it (the
+ * peer sees EOF instead of hanging), and stop watching the listener for ACCEPT_PAUSE_MS.
+ */
+static void
+accept_exhausted(struct gdp_rpc_server *s, int err)
+{
+    unsigned left_out = 0;
+    if (s->reserve_fd >= 0) {
+        (void)close(s->reserve_fd);
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (s->resume != NULL && gdp_loop_mod_fd(s->loop, s->listen_fd, 0) == 0) {
+        (void)gdp_loop_timer_set(s->resume, ACCEPT_PAUSE_MS, 0);
+    }
+    if (gdp_ratelimit_pass(&s->accept_rl, gdp_loop_now_ms(), &left_out)) {
+        log_warn("rpc: accept on %s: %s; refusing connections for %u ms (%u similar lines "
+                 "left out)",
+                 s->path, strerror(err), ACCEPT_PAUSE_MS, left_out);
+    }
+}
+
+static void
+on_resume(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, void *userdata)
+{
+    struct gdp_rpc_server *s = userdata;
+    if (s->listen_fd >= 0) {
+        (void)gdp_loop_mod_fd(s->loop, s->listen_fd, EPOLLIN);
     }
 }
 
@@ -757,12 +921,32 @@ on_accept(struct gdp_loop *loop _unused_, int fd, uint32_t events _unused_, void
         int r = gdp_rpc_server_adopt(s, cfd, &diag);
         log_adopt_failure(s, r, &diag);
     }
-    if (errno != EAGAIN && errno != EINTR) {
-        (void)log_warn_errno(-errno, "rpc: accept on %s, ignoring", s->path);
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        accept_exhausted(s, errno);
+    } else if (errno != EAGAIN && errno != EINTR) {
+        unsigned left_out = 0;
+        if (gdp_ratelimit_pass(&s->accept_rl, gdp_loop_now_ms(), &left_out)) {
+            (void)log_warn_errno(-errno, "rpc: accept on %s, ignoring", s->path);
+        }
     }
 }
 
 /* ---- server ---- */
+
+/*
+ * glibc raises its mmap threshold each time a large mmapped block is freed, after which large
+ * request buffers come from the heap and stay there. A fixed threshold keeps them mmapped,
+ * so they go back to the system when freed.
+ */
+static void
+fix_mmap_threshold(void)
+{
+    static bool done;
+    if (!done) {
+        done = true;
+        (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
 
 static void server_hook(struct gdp_loop *loop, void *userdata);
 
@@ -794,6 +978,20 @@ gdp_rpc_server_new(struct gdp_loop *loop, const struct gdp_rpc_method *methods, 
     o->max_recv_message = o->max_recv_message ? o->max_recv_message : GDP_GRPC_MAX_RECV;
     o->max_send_message = o->max_send_message ? o->max_send_message : GDP_GRPC_MAX_RECV;
     o->max_send_queue = o->max_send_queue ? o->max_send_queue : DEFAULT_MAX_SEND_QUEUE;
+    o->max_conn_buffered = o->max_conn_buffered ? o->max_conn_buffered : DEFAULT_CONN_BUFFERED;
+    o->max_buffered = o->max_buffered ? o->max_buffered : DEFAULT_BUFFERED;
+    o->handshake_ms = o->handshake_ms ? o->handshake_ms : DEFAULT_HANDSHAKE_MS;
+    o->idle_ms = o->idle_ms ? o->idle_ms : DEFAULT_IDLE_MS;
+    s->reserve_fd = -1;
+    s->refused_rl = s->accept_rl =
+            (struct gdp_ratelimit){.interval_ms = WARN_INTERVAL_MS, .burst = WARN_BURST};
+    int r = gdp_loop_timer_new(loop, on_sweep, s, &s->sweep, diag);
+    if (r < 0) {
+        free(s->methods);
+        free(s);
+        return r;
+    }
+    fix_mmap_threshold();
     s->cbs = make_callbacks();
     (void)gdp_loop_add_hook(loop, server_hook, s);
     *ret_server = s;
@@ -817,6 +1015,10 @@ gdp_rpc_server_listen(struct gdp_rpc_server *server, const char *path, struct gd
     if (unlink(path) < 0 && errno != ENOENT) {
         return gdp_diag_set(diag, -errno, "removing stale %s: %s", path, strerror(errno));
     }
+    /* Linux gives the socket file the inode's mode minus the umask: 0600 under any umask */
+    if (fchmod(fd, 0600) < 0) {
+        return gdp_diag_set(diag, -errno, "fchmod %s: %s", path, strerror(errno));
+    }
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         return gdp_diag_set(diag, -errno, "bind %s: %s", path, strerror(errno));
     }
@@ -831,6 +1033,10 @@ gdp_rpc_server_listen(struct gdp_rpc_server *server, const char *path, struct gd
     server->listen_fd = TAKE_FD(fd);
     free(server->path);
     server->path = gdp_strdup(path);
+    server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (server->resume == NULL) {
+        (void)gdp_loop_timer_new(server->loop, on_resume, server, &server->resume, NULL);
+    }
     return 0;
 }
 
@@ -844,6 +1050,12 @@ stop_listening(struct gdp_rpc_server *s)
     (void)close(s->listen_fd);
     s->listen_fd = -1;
     (void)unlink(s->path);
+    if (s->reserve_fd >= 0) {
+        (void)close(s->reserve_fd);
+        s->reserve_fd = -1;
+    }
+    gdp_loop_timer_free(s->resume);
+    s->resume = NULL;
 }
 
 static void
@@ -859,6 +1071,10 @@ server_hook(struct gdp_loop *loop _unused_, void *userdata)
         if (c->closing) {
             conn_free(c);
         }
+    }
+    if (s->trim && s->buffered == 0) {
+        s->trim = false;
+        (void)malloc_trim(0);
     }
     if (s->draining && s->n_conns == 0 && !s->drained_done) {
         s->drained_done = true;
@@ -904,6 +1120,7 @@ gdp_rpc_server_free(struct gdp_rpc_server *server)
         next = c->next;
         conn_free(c);
     }
+    gdp_loop_timer_free(server->sweep);
     nghttp2_session_callbacks_del(server->cbs);
     free(server->methods);
     free(server->path);
@@ -915,4 +1132,10 @@ size_t
 gdp_rpc_server_connections(const struct gdp_rpc_server *server)
 {
     return server->n_conns;
+}
+
+size_t
+gdp_rpc_server_buffered(const struct gdp_rpc_server *server)
+{
+    return server->buffered;
 }

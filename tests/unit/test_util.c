@@ -119,8 +119,9 @@ static void
 log_escape_newlines_and_bad_utf8(void **state _unused_)
 {
     char out[128];
-    assert_int_equal(gdp_log_escape("GPU-1\nE1206 00:00:00.000000 1 x.c:1] forged", out, sizeof out),
-                     strlen("GPU-1\\nE1206 00:00:00.000000 1 x.c:1] forged"));
+    assert_int_equal(
+            gdp_log_escape("GPU-1\nE1206 00:00:00.000000 1 x.c:1] forged", out, sizeof out),
+            strlen("GPU-1\\nE1206 00:00:00.000000 1 x.c:1] forged"));
     assert_string_equal(out, "GPU-1\\nE1206 00:00:00.000000 1 x.c:1] forged");
     (void)gdp_log_escape("a\r\tb\x01\x7f", out, sizeof out);
     assert_string_equal(out, "a\\r\\tb\\x01\\x7f");
