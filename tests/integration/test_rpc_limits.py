@@ -138,9 +138,14 @@ def test_request_bytes_capped_per_connection(echo):
 
 
 def test_request_bytes_capped_per_server(echo):
-    """Two connections each sending most of the server's budget: one of them is refused,
-    and the held bytes never pass the cap."""
+    """The server-wide cap applies even where the connection's own cap would allow more;
+    concurrent requests share it (a call that would pass it fails, the others go on)."""
     srv = echo(env={"RPC_ECHO_BUFFERED": str(1 << 20)})
+    with own_channel(srv) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            unary(ch, b"a" * (2 << 20), timeout=10)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "1048576 per server" in err.value.details()
     results = []
 
     def call():
