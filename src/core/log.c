@@ -132,13 +132,23 @@ static size_t
 escape_byte(unsigned char c, char esc[5])
 {
     static const char hex[] = "0123456789abcdef";
-    char named = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\0';
-    if (named != '\0') {
-        esc[0] = '\\', esc[1] = named;
+    esc[0] = '\\';
+    switch (c) {
+    case '\n':
+        esc[1] = 'n';
         return 2;
+    case '\r':
+        esc[1] = 'r';
+        return 2;
+    case '\t':
+        esc[1] = 't';
+        return 2;
+    default:
+        esc[1] = 'x';
+        esc[2] = hex[c >> 4];
+        esc[3] = hex[c & 15];
+        return 4;
     }
-    esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4], esc[3] = hex[c & 15];
-    return 4;
 }
 
 size_t

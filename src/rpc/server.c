@@ -757,24 +757,30 @@ sweep_interval(const struct gdp_rpc_server *s)
     return t < 10 ? 10 : t > 1000 ? 1000 : t;
 }
 
-/* Handshake and idle deadlines; connections closed here are reaped by the hook. */
+/* Applies c's handshake or idle deadline at now; closed connections are reaped by the hook. */
+static void
+sweep_conn(const struct gdp_rpc_server *s, struct conn *c, uint64_t now)
+{
+    if (c->closing || c->n_calls > 0) {
+        return;
+    }
+    if (c->goaway || (!c->handshaken && now - c->since_ms >= s->opts.handshake_ms)) {
+        log_debug("rpc: closing connection on %s: %s", s->path,
+                  c->goaway ? "idle" : "no HTTP/2 handshake in time");
+        c->closing = true;
+    } else if (now - c->since_ms >= s->opts.idle_ms) {
+        (void)nghttp2_session_terminate_session(c->h2.session, NGHTTP2_NO_ERROR);
+        c->goaway = true; /* the GOAWAY goes out with the next flush; the socket next sweep */
+    }
+}
+
 static void
 on_sweep(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer, void *userdata)
 {
     struct gdp_rpc_server *s = userdata;
     uint64_t now = gdp_loop_now_ms();
     for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->closing || c->n_calls > 0) {
-            continue;
-        }
-        if (c->goaway || (!c->handshaken && now - c->since_ms >= s->opts.handshake_ms)) {
-            log_debug("rpc: closing connection on %s: %s", s->path,
-                      c->goaway ? "idle" : "no HTTP/2 handshake in time");
-            c->closing = true;
-        } else if (now - c->since_ms >= s->opts.idle_ms) {
-            (void)nghttp2_session_terminate_session(c->h2.session, NGHTTP2_NO_ERROR);
-            c->goaway = true;
-        }
+        sweep_conn(s, c, now);
     }
     if (s->n_conns == 0) {
         (void)gdp_loop_timer_set(timer, 0, 0);

@@ -65,6 +65,63 @@ def frame_types(data):
     return types
 
 
+def h2_frame(ftype, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+        struct.pack(">I", stream) + payload
+
+
+def hpack_literal(name, value):
+    """A header as "literal without indexing, new name", no Huffman coding."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+REQUEST_HEADERS = b"".join(hpack_literal(n, v) for n, v in (
+    (b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/echo.Echo/Unary"),
+    (b":authority", b"x"), (b"content-type", b"application/grpc")))
+
+
+class FlowControl:
+    """The client side of HTTP/2's connection flow control: DATA is sent only within the
+    window the server granted (streams get 64 KiB each and use less)."""
+
+    def __init__(self, sock):
+        self.sock, self.window, self.buf = sock, 65535, b""
+
+    def read_frames(self):
+        self.sock.settimeout(5 * SLOW)
+        self.buf += self.sock.recv(65536)
+        while len(self.buf) >= 9:
+            length = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + length:
+                break
+            ftype, stream = self.buf[3], struct.unpack(">I", self.buf[5:9])[0] & 0x7fffffff
+            if ftype == 8 and stream == 0:
+                self.window += struct.unpack(">I", self.buf[9:13])[0] & 0x7fffffff
+            self.buf = self.buf[9 + length:]
+
+    def send_data(self, sid, data):
+        for off in range(0, len(data), 16384):
+            chunk = data[off:off + 16384]
+            while self.window < len(chunk):
+                self.read_frames()
+            self.window -= len(chunk)
+            self.sock.sendall(h2_frame(0, 0, sid, chunk))
+
+
+def partial_requests(sock_path, streams, declared, sent):
+    """A raw HTTP/2 connection opening `streams` calls, each declaring a message of
+    `declared` bytes and sending only `sent` of them. Returns the open socket."""
+    s = raw(sock_path)
+    s.sendall(PREFACE + SETTINGS)
+    fc = FlowControl(s)
+    body = b"\x00" + struct.pack(">I", declared) + b"x" * sent
+    for i in range(streams):
+        sid = 2 * i + 1
+        s.sendall(h2_frame(1, 4, sid, REQUEST_HEADERS))  # HEADERS, END_HEADERS
+        fc.send_data(sid, body)
+    return s
+
+
 def own_channel(srv):
     """A channel with a connection of its own (grpcio shares them between channels)."""
     return grpc.insecure_channel("unix:" + srv.sock,
@@ -163,6 +220,23 @@ def test_request_bytes_capped_per_server(echo):
     assert all(r in (700 << 10, grpc.StatusCode.RESOURCE_EXHAUSTED) for r in results), results
     with srv.channel() as ch:
         assert stats(ch)["buffered"] == 5  # the Stats request itself
+
+
+def test_partial_requests_stay_within_the_caps(echo):
+    """4 connections x 100 calls each declaring 4 MiB and sending 48 KiB (within HTTP/2's
+    default stream window): memory follows the bytes sent, never the declared lengths (this
+    used to allocate 1.6 GB), the server-wide cap holds, and everything is given back when the
+    connections go."""
+    srv = echo()
+    conns = [partial_requests(srv.sock, 100, 4 << 20, 48 << 10) for _ in range(4)]
+    with srv.channel() as ch:
+        assert wait_for(lambda: stats(ch)["buffered"] >= 8 << 20)
+        held = stats(ch)["buffered"]
+        assert held <= (16 << 20) + 5, held
+    for c in conns:
+        c.close()
+    with srv.channel() as ch:
+        assert wait_for(lambda: stats(ch)["buffered"] == 5)
 
 
 def test_descriptor_exhaustion_does_not_spin(echo):
