@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gRPC server: unix-socket listener, one nghttp2 server session per connection, a method
- * table, request validation, per-call response queues fed to nghttp2 through deferred data
- * providers, Trailers-Only errors, deadlines and graceful shutdown.
+ * gRPC server: one nghttp2 server session per connection, a method table, request
+ * validation, request buffers capped per connection and per server, per-call response queues
+ * fed to nghttp2 through deferred data providers, Trailers-Only errors, deadlines and graceful
+ * shutdown. The listener, admission and connection deadlines are in listener.c.
  *
  * Lifetimes: a call lives from the first request HEADERS until nghttp2 closes its stream
  * (on_stream_close) or its connection is reaped. A connection is reaped only from the loop
  * hook, never from its own I/O callback.
  */
-#define _GNU_SOURCE /* accept4 */
 #include "rpc/server.h"
 
 #include <errno.h>
@@ -31,6 +31,7 @@
 #include "core/util.h"
 #include "rpc/grpc.h"
 #include "rpc/h2conn.h"
+#include "rpc/server_int.h"
 
 #define DEFAULT_MAX_CONNECTIONS 16u
 #define DEFAULT_MAX_STREAMS     100u
@@ -41,7 +42,6 @@
 #define DEFAULT_BUFFERED        ((size_t)16 << 20)
 #define DEFAULT_HANDSHAKE_MS    10000u
 #define DEFAULT_IDLE_MS         300000u
-#define ACCEPT_PAUSE_MS         100u              /* after EMFILE/ENFILE, before accepting again */
 #define TRIM_THRESHOLD          ((size_t)1 << 20) /* give memory back after this much is freed */
 #define WARN_INTERVAL_MS        10000u
 #define WARN_BURST              5u
@@ -66,8 +66,6 @@ struct out_msg {
     uint8_t data[]; /* 5-byte prefix + message */
 };
 
-struct conn;
-
 struct gdp_rpc_call {
     struct conn *conn;
     struct gdp_rpc_call *prev, *next;
@@ -86,41 +84,6 @@ struct gdp_rpc_call {
     size_t held; /* request bytes counted in conn->buffered and server->buffered */
     gdp_rpc_done_fn done_fn;
     void *done_userdata;
-};
-
-struct conn {
-    struct gdp_h2conn h2;
-    struct gdp_rpc_server *server;
-    struct conn *prev, *next;
-    struct gdp_rpc_call *calls;
-    size_t n_calls;
-    size_t buffered;   /* request bytes held by this connection's calls */
-    uint64_t since_ms; /* accepted, or its last call ended: when it became idle */
-    bool handshaken;   /* the client's SETTINGS arrived */
-    bool goaway;       /* closed for idleness: GOAWAY queued, the socket goes next sweep */
-    bool closing;
-};
-
-struct gdp_rpc_server {
-    struct gdp_loop *loop;
-    struct gdp_rpc_method *methods;
-    size_t n_methods;
-    struct gdp_rpc_server_options opts;
-    nghttp2_session_callbacks *cbs;
-    int listen_fd;
-    char *path;
-    struct conn *conns;
-    size_t n_conns;
-    size_t buffered; /* request bytes held, all connections */
-    bool trim;       /* buffered passed TRIM_THRESHOLD: give memory back once it is 0 */
-    int reserve_fd;  /* spent to take one connection when accept() runs out of fds */
-    struct gdp_loop_timer *sweep;  /* handshake and idle deadlines; armed with connections */
-    struct gdp_loop_timer *resume; /* accepting paused after EMFILE */
-    struct gdp_ratelimit refused_rl, accept_rl;
-    bool draining, drained_done;
-    char *drain_message;
-    gdp_rpc_drained_fn drained_fn;
-    void *drained_userdata;
 };
 
 /* ---- response queue and data provider ---- */
@@ -748,47 +711,8 @@ conn_on_io(struct gdp_loop *loop _unused_, int fd _unused_, uint32_t events, voi
     }
 }
 
-/* How often deadlines are checked: a quarter of the shorter one, within [10 ms, 1 s]. */
-static uint64_t
-sweep_interval(const struct gdp_rpc_server *s)
-{
-    uint64_t t = s->opts.handshake_ms < s->opts.idle_ms ? s->opts.handshake_ms : s->opts.idle_ms;
-    t /= 4;
-    return t < 10 ? 10 : t > 1000 ? 1000 : t;
-}
-
-/* Applies c's handshake or idle deadline at now; closed connections are reaped by the hook. */
-static void
-sweep_conn(const struct gdp_rpc_server *s, struct conn *c, uint64_t now)
-{
-    if (c->closing || c->n_calls > 0) {
-        return;
-    }
-    if (c->goaway || (!c->handshaken && now - c->since_ms >= s->opts.handshake_ms)) {
-        log_debug("rpc: closing connection on %s: %s", s->path,
-                  c->goaway ? "idle" : "no HTTP/2 handshake in time");
-        c->closing = true;
-    } else if (now - c->since_ms >= s->opts.idle_ms) {
-        (void)nghttp2_session_terminate_session(c->h2.session, NGHTTP2_NO_ERROR);
-        c->goaway = true; /* the GOAWAY goes out with the next flush; the socket next sweep */
-    }
-}
-
-static void
-on_sweep(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer, void *userdata)
-{
-    struct gdp_rpc_server *s = userdata;
-    uint64_t now = gdp_loop_now_ms();
-    for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        sweep_conn(s, c, now);
-    }
-    if (s->n_conns == 0) {
-        (void)gdp_loop_timer_set(timer, 0, 0);
-    }
-}
-
-static int
-conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
+int
+gdp_rpc_conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
 {
     struct conn *c = gdp_calloc(1, sizeof *c);
     nghttp2_session *session;
@@ -815,126 +739,10 @@ conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
     }
     s->conns = c;
     if (s->n_conns++ == 0) {
-        (void)gdp_loop_timer_set(s->sweep, sweep_interval(s), sweep_interval(s));
+        (void)gdp_loop_timer_set(s->sweep, gdp_rpc_server_sweep_interval(s),
+                                 gdp_rpc_server_sweep_interval(s));
     }
     return 0;
-}
-
-static size_t
-live_conns(const struct gdp_rpc_server *s)
-{
-    size_t n = 0;
-    for (const struct conn *c = s->conns; c != NULL; c = c->next) {
-        n += c->closing ? 0 : 1;
-    }
-    return n;
-}
-
-/* Closes the connection idle for longest (no open call). False if every one has a call. */
-static bool
-evict_idle(struct gdp_rpc_server *s)
-{
-    struct conn *victim = NULL;
-    for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (!c->closing && c->n_calls == 0 && (victim == NULL || c->since_ms <= victim->since_ms)) {
-            victim = c;
-        }
-    }
-    if (victim == NULL) {
-        return false;
-    }
-    log_debug("rpc: connection limit on %s: closing the connection idle for longest", s->path);
-    victim->closing = true; /* reaped by the hook; its descriptor is closed there */
-    return true;
-}
-
-int
-gdp_rpc_server_adopt(struct gdp_rpc_server *server, int fd, struct gdp_diag *diag)
-{
-    _cleanup_close_ int owned = fd;
-    if (server->draining) {
-        return gdp_diag_set(diag, -ESHUTDOWN, "server is shutting down");
-    }
-    if (live_conns(server) >= server->opts.max_connections && !evict_idle(server)) {
-        return gdp_diag_set(diag, -EMFILE,
-                            "connection limit (%u) reached and every connection has a call",
-                            server->opts.max_connections);
-    }
-    int fl = fcntl(owned, F_GETFL);
-    if (fl < 0 || fcntl(owned, F_SETFL, fl | O_NONBLOCK) < 0) {
-        return gdp_diag_set(diag, -errno, "fcntl(O_NONBLOCK): %s", strerror(errno));
-    }
-    int r = conn_new(server, owned, diag);
-    if (r >= 0) {
-        (void)TAKE_FD(owned); /* the connection owns it now */
-    }
-    return r;
-}
-
-static void
-log_adopt_failure(struct gdp_rpc_server *s, int r, const struct gdp_diag *diag)
-{
-    unsigned left_out = 0;
-    if (r < 0 && gdp_ratelimit_pass(&s->refused_rl, gdp_loop_now_ms(), &left_out)) {
-        log_warn("rpc: refusing connection on %s: %s (%u similar lines left out)", s->path,
-                 diag->msg, left_out);
-    }
-}
-
-/*
- * accept() failed for lack of descriptors. Level-triggered epoll would report the pending
- * connection again at once, so: spend the reserved descriptor to take it and close it (the
- * peer sees EOF instead of hanging), and stop watching the listener for ACCEPT_PAUSE_MS.
- */
-static void
-accept_exhausted(struct gdp_rpc_server *s, int err)
-{
-    unsigned left_out = 0;
-    if (s->reserve_fd >= 0) {
-        (void)close(s->reserve_fd);
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            (void)close(fd);
-        }
-        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    }
-    if (s->resume != NULL && gdp_loop_mod_fd(s->loop, s->listen_fd, 0) == 0) {
-        (void)gdp_loop_timer_set(s->resume, ACCEPT_PAUSE_MS, 0);
-    }
-    if (gdp_ratelimit_pass(&s->accept_rl, gdp_loop_now_ms(), &left_out)) {
-        log_warn("rpc: accept on %s: %s; refusing connections for %u ms (%u similar lines "
-                 "left out)",
-                 s->path, strerror(err), ACCEPT_PAUSE_MS, left_out);
-    }
-}
-
-static void
-on_resume(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, void *userdata)
-{
-    struct gdp_rpc_server *s = userdata;
-    if (s->listen_fd >= 0) {
-        (void)gdp_loop_mod_fd(s->loop, s->listen_fd, EPOLLIN);
-    }
-}
-
-static void
-on_accept(struct gdp_loop *loop _unused_, int fd, uint32_t events _unused_, void *userdata)
-{
-    struct gdp_rpc_server *s = userdata;
-    int cfd;
-    while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-        struct gdp_diag diag = {0};
-        int r = gdp_rpc_server_adopt(s, cfd, &diag);
-        log_adopt_failure(s, r, &diag);
-    }
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        accept_exhausted(s, errno);
-    } else if (errno != EAGAIN && errno != EINTR) {
-        unsigned left_out = 0;
-        if (gdp_ratelimit_pass(&s->accept_rl, gdp_loop_now_ms(), &left_out)) {
-            (void)log_warn_errno(-errno, "rpc: accept on %s, ignoring", s->path);
-        }
-    }
 }
 
 /* ---- server ---- */
@@ -991,7 +799,7 @@ gdp_rpc_server_new(struct gdp_loop *loop, const struct gdp_rpc_method *methods, 
     s->reserve_fd = -1;
     s->refused_rl = s->accept_rl =
             (struct gdp_ratelimit){.interval_ms = WARN_INTERVAL_MS, .burst = WARN_BURST};
-    int r = gdp_loop_timer_new(loop, on_sweep, s, &s->sweep, diag);
+    int r = gdp_loop_timer_new(loop, gdp_rpc_server_sweep, s, &s->sweep, diag);
     if (r < 0) {
         free(s->methods);
         free(s);
@@ -1002,66 +810,6 @@ gdp_rpc_server_new(struct gdp_loop *loop, const struct gdp_rpc_method *methods, 
     (void)gdp_loop_add_hook(loop, server_hook, s);
     *ret_server = s;
     return 0;
-}
-
-int
-gdp_rpc_server_listen(struct gdp_rpc_server *server, const char *path, struct gdp_diag *diag)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (server->listen_fd >= 0) {
-        return gdp_diag_set(diag, -EBUSY, "already listening on %s", server->path);
-    }
-    if (gdp_strlcpy(sa.sun_path, path, sizeof sa.sun_path) < 0) {
-        return gdp_diag_set(diag, -ENAMETOOLONG, "socket path too long: %s", path);
-    }
-    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return gdp_diag_set(diag, -errno, "socket: %s", strerror(errno));
-    }
-    if (unlink(path) < 0 && errno != ENOENT) {
-        return gdp_diag_set(diag, -errno, "removing stale %s: %s", path, strerror(errno));
-    }
-    /* Linux gives the socket file the inode's mode minus the umask: 0600 under any umask */
-    if (fchmod(fd, 0600) < 0) {
-        return gdp_diag_set(diag, -errno, "fchmod %s: %s", path, strerror(errno));
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        return gdp_diag_set(diag, -errno, "bind %s: %s", path, strerror(errno));
-    }
-    if (listen(fd, 64) < 0) {
-        return gdp_diag_set(diag, -errno, "listen %s: %s", path, strerror(errno));
-    }
-    int r = gdp_loop_add_fd(server->loop, fd, EPOLLIN, on_accept, server);
-    if (r < 0) {
-        (void)unlink(path);
-        return gdp_diag_set(diag, r, "watching %s: %s", path, gdp_strerror(r));
-    }
-    server->listen_fd = TAKE_FD(fd);
-    free(server->path);
-    server->path = gdp_strdup(path);
-    server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (server->resume == NULL) {
-        (void)gdp_loop_timer_new(server->loop, on_resume, server, &server->resume, NULL);
-    }
-    return 0;
-}
-
-static void
-stop_listening(struct gdp_rpc_server *s)
-{
-    if (s->listen_fd < 0) {
-        return;
-    }
-    (void)gdp_loop_del_fd(s->loop, s->listen_fd);
-    (void)close(s->listen_fd);
-    s->listen_fd = -1;
-    (void)unlink(s->path);
-    if (s->reserve_fd >= 0) {
-        (void)close(s->reserve_fd);
-        s->reserve_fd = -1;
-    }
-    gdp_loop_timer_free(s->resume);
-    s->resume = NULL;
 }
 
 static void
@@ -1101,7 +849,7 @@ gdp_rpc_server_shutdown(struct gdp_rpc_server *server, const char *message,
     server->drain_message = gdp_strdup(message != NULL ? message : "server shutting down");
     server->drained_fn = drained;
     server->drained_userdata = userdata;
-    stop_listening(server);
+    gdp_rpc_server_stop_listening(server);
     for (struct conn *c = server->conns; c != NULL; c = c->next) {
         for (struct gdp_rpc_call *call = c->calls; call != NULL; call = call->next) {
             call_fail(call, GDP_GRPC_UNAVAILABLE, server->drain_message);
@@ -1120,7 +868,7 @@ gdp_rpc_server_free(struct gdp_rpc_server *server)
         return;
     }
     gdp_loop_del_hook(server->loop, server_hook, server);
-    stop_listening(server);
+    gdp_rpc_server_stop_listening(server);
     struct conn *next;
     for (struct conn *c = server->conns; c != NULL; c = next) {
         next = c->next;
