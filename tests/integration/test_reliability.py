@@ -203,3 +203,14 @@ def test_invalid_utf8_config_error_has_line_and_column(plugin, tmp_path):
     p = plugin.run("config", "check", str(cfg), driver_root=False)
     assert p.returncode != 0
     assert f"{cfg}:3:18: invalid leading UTF-8 octet" in p.stdout + p.stderr
+
+
+def test_socket_path_too_long_is_retried_then_exits(daemon, tmp_path):
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    d = daemon(kubelet=False, args=(f"--kubelet-socket={deep / 'kubelet.sock'}",
+                                    "--max-serve-outage=1"))
+    rc = d.proc.wait(15 * SLOW)
+    assert rc != 0
+    assert sum("cannot serve on" in l for l in d.stderr_lines) == 1
+    d.wait_log("unable to serve for")
