@@ -42,7 +42,8 @@
 #define DEFAULT_BUFFERED        ((size_t)16 << 20)
 #define DEFAULT_HANDSHAKE_MS    10000u
 #define DEFAULT_IDLE_MS         300000u
-#define TRIM_THRESHOLD          ((size_t)1 << 20) /* give memory back after this much is freed */
+#define TRIM_THRESHOLD          ((size_t)1 << 20)  /* held at once: give memory back afterwards, */
+#define TRIM_LOW                ((size_t)64 << 10) /* once no more than this is held */
 #define WARN_INTERVAL_MS        10000u
 #define WARN_BURST              5u
 
@@ -826,7 +827,8 @@ server_hook(struct gdp_loop *loop _unused_, void *userdata)
             conn_free(c);
         }
     }
-    if (s->trim && s->buffered == 0) {
+    /* open streams keep their small requests: "nothing held" may never come */
+    if (s->trim && s->buffered <= TRIM_LOW) {
         s->trim = false;
         (void)malloc_trim(0);
     }
