@@ -188,6 +188,10 @@ serve_failed(struct gdp_entry *e, const char *why)
         gdp_loop_quit(e->m->loop, 1);
         return;
     }
+    /* a registration in flight names a socket we no longer serve: only serving is retried */
+    unsigned backoff = e->backoff_ms;
+    gdp_entry_cancel_registration(e);
+    e->backoff_ms = backoff;
     e->state = arm_retry(e, SERVE_FIRST_MS) ? GDP_REG_WAIT_SERVE : GDP_REG_IDLE;
 }
 

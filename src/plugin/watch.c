@@ -143,6 +143,14 @@ socket_dir_lost(struct gdp_manager *m)
     if (m->dir_timer != NULL) {
         (void)gdp_loop_timer_set(m->dir_timer, m->dir_backoff_ms, 0);
     }
+    /* serving fails now and is retried, so that the outage counts (--max-serve-outage) */
+    for (size_t i = 0; i < m->n_entries; i++) {
+        struct gdp_entry *e = m->entries[i];
+        if (e->state != GDP_REG_WAIT_MPS && e->state != GDP_REG_WAIT_SERVE &&
+            !gdp_plugin_socket_present(e->plugin) && gdp_entry_serve(e) >= 0) {
+            gdp_entry_register(e);
+        }
+    }
 }
 
 static void

@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import struct
+import subprocess
 import time
 
 import grpc
@@ -32,6 +33,13 @@ def daemon(plugin, tmp_path):
     yield start
     for d in started:
         d.close()
+
+
+def wait_exit(d, timeout):
+    try:
+        return d.proc.wait(timeout * SLOW)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after {timeout} s:\n{d.log}") from None
 
 
 def wait_gone(path, timeout=10):
@@ -66,7 +74,13 @@ def test_socket_directory_deleted_and_recreated(daemon):
     d = daemon()
     d.kubelet.wait_registration()
     d.kubelet.stop()
-    shutil.rmtree(d.dir)
+    for _ in range(100):
+        try:  # the plugin may re-create its socket between rm's unlink and rmdir
+            shutil.rmtree(d.dir)
+            break
+        except OSError:
+            time.sleep(0.01)
+    assert not d.dir.exists()
     d.wait_log("socket directory")
     time.sleep(0.3)
     d.dir.mkdir()
@@ -98,7 +112,7 @@ def test_unable_to_serve_past_the_bound_exits_nonzero(daemon):
     blocker = d.dir / "nvidia-gpu.sock"
     blocker.mkdir()
     (blocker / "keep").write_text("x")
-    rc = d.proc.wait(15 * SLOW)  # bound 1 s, retries at most 5 s apart
+    rc = wait_exit(d, 15)  # bound 1 s, retries at most 5 s apart
     assert rc != 0
     d.wait_log("unable to serve for")
 
@@ -210,7 +224,17 @@ def test_socket_path_too_long_is_retried_then_exits(daemon, tmp_path):
     deep.mkdir()
     d = daemon(kubelet=False, args=(f"--kubelet-socket={deep / 'kubelet.sock'}",
                                     "--max-serve-outage=1"))
-    rc = d.proc.wait(15 * SLOW)
+    rc = wait_exit(d, 15)
     assert rc != 0
     assert sum("cannot serve on" in l for l in d.stderr_lines) == 1
+    d.wait_log("unable to serve for")
+
+
+def test_socket_directory_moved_away_for_good_exits_nonzero(daemon, tmp_path):
+    d = daemon(args=("--max-serve-outage=1",))
+    d.kubelet.wait_registration()
+    d.kubelet.stop()
+    d.dir.rename(tmp_path / "elsewhere")
+    rc = wait_exit(d, 15)
+    assert rc != 0
     d.wait_log("unable to serve for")
