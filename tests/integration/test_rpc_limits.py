@@ -148,17 +148,23 @@ def test_idle_connections_cannot_lock_out_a_new_client(echo):
 
 def test_connections_with_calls_are_not_evicted(echo):
     """At the cap with every connection in a call, the newcomer is the one refused."""
-    srv = echo(env={"RPC_ECHO_MAX_CONNS": "2"})
+    srv = echo(env={"RPC_ECHO_MAX_CONNS": "2", "RPC_ECHO_LOG": "info"})
     chans = [own_channel(srv) for _ in range(2)]
     streams = [ch.unary_stream("/echo.Echo/Stream")(b"200", timeout=30 * SLOW) for ch in chans]
     for st in streams:
         next(st)
     with own_channel(srv) as third, pytest.raises(grpc.RpcError):
         unary(third, b"x", timeout=2)
+    refused = [raw(srv.sock) for _ in range(50)]
+    for r in refused:
+        read_until_eof(r, 5 * SLOW)  # closed by the server
+        r.close()
     for st in streams:
         st.cancel()
     for ch in chans:
         ch.close()
+    warnings = [l for l in srv.stop().splitlines() if "refusing connection" in l]
+    assert 1 <= len(warnings) <= 5, warnings  # rate-limited: 5 lines per 10 s
 
 
 def test_handshake_deadline(echo):
