@@ -85,6 +85,9 @@ gdp_cmd_serve(struct gdp_config *cfg, const struct gdp_config_source *src)
         log_error_errno(r, "event loop failed");
         return GDP_EXIT_FAILURE;
     }
+    if (r > 0) {
+        return GDP_EXIT_FAILURE; /* the manager gave up and logged why */
+    }
     log_info("stopped");
     return GDP_EXIT_OK;
 }

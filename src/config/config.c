@@ -460,6 +460,21 @@ const struct gdp_opt gdp_opts[] = {
                         "health change (ours; one DaemonSet instead of two). Empty: no labels.",
         },
         {
+                OPT("max-serve-outage", UINT_LIST, max_serve_outage_s),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .off_n = offsetof(struct gdp_config, n_max_serve_outage_s),
+                .max_n = 1,
+                .max_value = 86400,
+                .allowed = "allowed values are whole seconds from 0 to 86400",
+                .env = STRS("MAX_SERVE_OUTAGE"),
+                .def = "300",
+                .arg = "SECONDS",
+                .help = "Exit non-zero (so that the DaemonSet restarts the plugin) when a resource "
+                        "has been unable to serve its socket for this many seconds, failures being "
+                        "retried with backoff meanwhile (ours; 0: never exit).",
+        },
+        {
                 OPT("log-level", ENUM, log_level),
                 .implemented = true,
                 .scope = SERVE_AND_LIST | GDP_CMD_GFD,

@@ -173,7 +173,9 @@ struct gdp_config {
     char *config_file;
     struct gdp_strv cdi_feature_flags;
     struct gdp_strv cdi_disable_hooks;
-    char *cdi_spec_dir; /* ours: where CDI specs are written, default /var/run/cdi */
+    char *cdi_spec_dir;             /* ours: where CDI specs are written, default /var/run/cdi */
+    unsigned max_serve_outage_s[1]; /* ours: exit after this long unable to serve; 0 = never */
+    size_t n_max_serve_outage_s;    /* 0 (empty value) also means never */
     /* ours */
     enum gdp_log_level log_level;
     enum gdp_log_format log_format;

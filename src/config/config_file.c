@@ -524,26 +524,6 @@ document_deletep(yaml_document_t *d)
     yaml_document_delete(d);
 }
 
-static int
-syntax_error(const yaml_parser_t *p, const char *name, struct gdp_diag *diag)
-{
-    if (p->error == YAML_MEMORY_ERROR) {
-        gdp_oom();
-    }
-    const char *problem = p->problem != NULL ? p->problem : "invalid YAML";
-    if (p->error == YAML_READER_ERROR) {
-        return gdp_diag_set(diag, GDP_E_CONFIG, "%s: byte %zu: %s", name, p->problem_offset,
-                            problem);
-    }
-    if (p->context != NULL) {
-        return gdp_diag_set(diag, GDP_E_CONFIG, "%s:%zu:%zu: %s (%s at line %zu)", name,
-                            p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
-                            p->context, p->context_mark.line + 1);
-    }
-    return gdp_diag_set(diag, GDP_E_CONFIG, "%s:%zu:%zu: %s", name, p->problem_mark.line + 1,
-                        p->problem_mark.column + 1, problem);
-}
-
 int
 gdp_config_load_buffer(struct gdp_config *c, const char *name, const char *buf, size_t len,
                        struct gdp_diag *diag)
@@ -558,16 +538,20 @@ gdp_config_load_buffer(struct gdp_config *c, const char *name, const char *buf, 
     if (!yaml_parser_initialize(&parser)) {
         gdp_oom();
     }
+    int r = gdp_y_check_limits(name, buf, len, diag);
+    if (r < 0) {
+        return r;
+    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        return syntax_error(&parser, name, diag);
+        return gdp_y_syntax_error(&parser, name, buf, len, diag);
     }
     struct gdp_yfile f = {.name = name, .doc = &doc, .c = c, .budget = NODE_BUDGET, .diag = diag};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root != NULL && gdp_y_type(root) != GDP_Y_MAP && gdp_y_type(root) != GDP_Y_NULL) {
         return gdp_y_error(&f, root, "", "expected a mapping (a v1 config file) at the top level");
     }
-    int r = root != NULL ? walk_section(&f, root, "") : 0;
+    r = root != NULL ? walk_section(&f, root, "") : 0;
     if (r == 0) {
         gdp_sharing_select(c);
     }

@@ -401,3 +401,102 @@ gdp_y_pair(struct gdp_yfile *f, const yaml_node_pair_t *pair, const char *path,
     r = r < 0 ? r : gdp_y_node(f, pair->value, path, ret_value);
     return r < 0 ? r : key_text(f, *ret_key, path, ret_name);
 }
+
+/* 1-based line and column (in characters) of byte offset off in buf. */
+static void
+offset_position(const char *buf, size_t len, size_t off, size_t *ret_line, size_t *ret_col)
+{
+    size_t line = 1, col = 1;
+    off = off < len ? off : len;
+    for (size_t i = 0; i < off; i++) {
+        if (buf[i] == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+            col++; /* continuation bytes belong to the character before */
+        }
+    }
+    *ret_line = line;
+    *ret_col = col;
+}
+
+int
+gdp_y_syntax_error(const yaml_parser_t *p, const char *name, const char *buf, size_t len,
+                   struct gdp_diag *diag)
+{
+    if (p->error == YAML_MEMORY_ERROR) {
+        gdp_oom();
+    }
+    const char *problem = p->problem != NULL ? p->problem : "invalid YAML";
+    if (p->error == YAML_READER_ERROR) {
+        size_t line, col;
+        offset_position(buf, len, p->problem_offset, &line, &col);
+        return gdp_diag_set(diag, GDP_E_CONFIG, "%s:%zu:%zu: %s (byte 0x%02x)", name, line, col,
+                            problem, p->problem_value < 0 ? 0 : (unsigned)p->problem_value);
+    }
+    if (p->context != NULL) {
+        return gdp_diag_set(diag, GDP_E_CONFIG, "%s:%zu:%zu: %s (%s at line %zu)", name,
+                            p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
+                            p->context, p->context_mark.line + 1);
+    }
+    return gdp_diag_set(diag, GDP_E_CONFIG, "%s:%zu:%zu: %s", name, p->problem_mark.line + 1,
+                        p->problem_mark.column + 1, problem);
+}
+
+static void
+parser_deletep(yaml_parser_t *p)
+{
+    yaml_parser_delete(p);
+}
+
+/* Depth and node count after event ev; false once a bound is passed. */
+static bool
+count_event(const yaml_event_t *ev, size_t *depth, size_t *nodes)
+{
+    switch (ev->type) {
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        ++*nodes;
+        return ++*depth <= GDP_YAML_MAX_DEPTH && *nodes <= GDP_YAML_MAX_NODES;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        --*depth;
+        return true;
+    case YAML_SCALAR_EVENT:
+    case YAML_ALIAS_EVENT:
+        return ++*nodes <= GDP_YAML_MAX_NODES;
+    default:
+        return true;
+    }
+}
+
+int
+gdp_y_check_limits(const char *name, const char *buf, size_t len, struct gdp_diag *diag)
+{
+    _cleanup_(parser_deletep) yaml_parser_t parser;
+    size_t depth = 0, nodes = 0;
+    if (!yaml_parser_initialize(&parser)) {
+        gdp_oom();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            return gdp_y_syntax_error(&parser, name, buf, len, diag);
+        }
+        bool ok = count_event(&ev, &depth, &nodes);
+        yaml_event_type_t type = ev.type;
+        yaml_mark_t at = ev.start_mark;
+        yaml_event_delete(&ev);
+        if (!ok) {
+            return gdp_diag_set(diag, GDP_E_CONFIG,
+                                "%s:%zu:%zu: %s (at most %u levels of nesting and %u nodes)", name,
+                                at.line + 1, at.column + 1,
+                                depth > GDP_YAML_MAX_DEPTH ? "nested too deeply" : "too many nodes",
+                                GDP_YAML_MAX_DEPTH, GDP_YAML_MAX_NODES);
+        }
+        if (type == YAML_STREAM_END_EVENT) {
+            return 0;
+        }
+    }
+}

@@ -19,6 +19,10 @@
 struct gdp_config;
 struct gdp_diag;
 
+/* Bounds on a config file's structure, checked while it is parsed (gdp_y_check_limits). */
+#define GDP_YAML_MAX_DEPTH 64u
+#define GDP_YAML_MAX_NODES 65536u
+
 /* Longest key path kept for messages; deeper paths are cut (the position still locates). */
 #define GDP_YPATH_MAX 192
 
@@ -144,3 +148,21 @@ extern const size_t gdp_n_fkeys;
 
 /* Formats a duration the way gdp_y parses it back ("60s", "1500ms", "infinite"). */
 void gdp_duration_format(int64_t ns, char *buf, size_t size);
+
+/*
+ * Streams the YAML in buf (len bytes) through libyaml's event parser and fails as soon as
+ * collections nest deeper than GDP_YAML_MAX_DEPTH or more than GDP_YAML_MAX_NODES nodes
+ * appear, before any document is built: libyaml's scanner costs grow with the square of the
+ * nesting depth, so a deep file must be stopped early, not after loading. Syntax errors are
+ * reported here too. Every message reads "<name>:<line>:<column>: <problem>" (for invalid
+ * UTF-8 as well, whose position libyaml gives only as a byte offset).
+ * Returns 0, or GDP_E_CONFIG with diag filled.
+ */
+int gdp_y_check_limits(const char *name, const char *buf, size_t len, struct gdp_diag *diag);
+
+/*
+ * Formats parser p's error (after a failed yaml_parser_parse/load of buf, len bytes) as
+ * "<name>:<line>:<column>: <problem>" into diag. Returns GDP_E_CONFIG.
+ */
+int gdp_y_syntax_error(const yaml_parser_t *p, const char *name, const char *buf, size_t len,
+                       struct gdp_diag *diag);

@@ -96,13 +96,116 @@ emit_json(enum gdp_log_level lvl, const char *file, int line, const char *msg)
     free(s);
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if there is none. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned min;
+    if (p[0] < 0x80) {
+        return 1;
+    } else if ((p[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    unsigned cp = p[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF are not valid UTF-8 */
+    return (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) ? 0 : len;
+}
+
+/* The escape for byte c outside valid printable UTF-8, written to esc (5 bytes). */
+static size_t
+escape_byte(unsigned char c, char esc[5])
+{
+    static const char hex[] = "0123456789abcdef";
+    esc[0] = '\\';
+    switch (c) {
+    case '\n':
+        esc[1] = 'n';
+        return 2;
+    case '\r':
+        esc[1] = 'r';
+        return 2;
+    case '\t':
+        esc[1] = 't';
+        return 2;
+    default:
+        esc[1] = 'x';
+        esc[2] = hex[c >> 4];
+        esc[3] = hex[c & 15];
+        return 4;
+    }
+}
+
+size_t
+gdp_log_escape(const char *msg, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)msg;
+    size_t n = strlen(msg), o = 0;
+    while (n > 0) {
+        char esc[5];
+        const char *src = esc;
+        size_t len = (p[0] < 0x20 || p[0] == 0x7f) ? 0 : utf8_len(p, n);
+        size_t take = len > 0 ? len : 1;
+        if (len > 0) {
+            src = (const char *)p;
+        } else {
+            len = escape_byte(p[0], esc);
+        }
+        if (o + len >= size) {
+            break;
+        }
+        memcpy(out + o, src, len);
+        o += len;
+        p += take;
+        n -= take;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+bool
+gdp_ratelimit_pass(struct gdp_ratelimit *rl, uint64_t now_ms, unsigned *ret_suppressed)
+{
+    if (rl->begin_ms == 0 || now_ms - rl->begin_ms >= rl->interval_ms) {
+        rl->begin_ms = now_ms != 0 ? now_ms : 1;
+        rl->n = 0;
+    }
+    if (rl->n >= rl->burst) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->n++;
+    if (ret_suppressed != NULL) {
+        *ret_suppressed = rl->suppressed;
+    }
+    rl->suppressed = 0;
+    return true;
+}
+
 static void
 emit(enum gdp_log_level lvl, const char *file, int line, const char *msg)
 {
+    char safe[LOG_LINE_MAX - 64];
+    (void)gdp_log_escape(msg, safe, sizeof safe);
     if (gdp_log_format == GDP_LOG_JSON) {
-        emit_json(lvl, file, line, msg);
+        emit_json(lvl, file, line, safe);
     } else {
-        emit_text(lvl, file, line, msg);
+        emit_text(lvl, file, line, safe);
     }
 }
 

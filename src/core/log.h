@@ -6,6 +6,10 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/util.h"
 
 enum gdp_log_level {
@@ -30,6 +34,34 @@ void gdp_log_write(enum gdp_log_level lvl, const char *file, int line, const cha
 /* Writes "<msg>: <gdp_strerror(r)>" and returns r. */
 int gdp_log_errno(enum gdp_log_level lvl, int r, const char *file, int line, const char *fmt, ...)
         _printf_(5, 6);
+
+/*
+ * Copies msg into out (size >= 1, always NUL-terminated, truncated to fit) so that it is one
+ * printable line of valid UTF-8: newlines, other control bytes and bytes that are not part of
+ * a valid UTF-8 sequence become "\n", "\r", "\t" or "\xNN". Log writers apply it to every
+ * line, so peer-supplied text (device IDs, paths, gRPC messages) can neither forge a line nor
+ * make the log binary. Returns the output length.
+ */
+size_t gdp_log_escape(const char *msg, char *out, size_t size);
+
+/*
+ * A token bucket for repeated warnings: at most burst lines per interval_ms. The caller owns
+ * the struct (zero-initialize it, then set interval_ms and burst).
+ */
+struct gdp_ratelimit {
+    uint64_t interval_ms;
+    unsigned burst;
+    uint64_t begin_ms;   /* start of the current window */
+    unsigned n;          /* lines passed in the current window */
+    unsigned suppressed; /* lines refused since the last one passed */
+};
+
+/*
+ * True when a line may be written at now_ms. When it returns true, *ret_suppressed (may be
+ * NULL) gets the number of lines refused since the previous one passed (then reset), so the
+ * caller can say how many were left out.
+ */
+bool gdp_ratelimit_pass(struct gdp_ratelimit *rl, uint64_t now_ms, unsigned *ret_suppressed);
 
 /* Parses "error", "warning" (or "warn"), "info" or "debug".
  * Returns 0 or -EINVAL. */

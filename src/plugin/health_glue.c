@@ -92,6 +92,19 @@ health_tick(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused
 }
 
 static void
+warn_record(const struct gdp_health_record *rec)
+{
+    if (rec->uuid[0] == '\0') {
+        /* a failed event wait names no GPU: the probe that follows finds which */
+        log_warn("health %s (no GPU named; probing every GPU): %s", gdp_health_kind_name(rec->kind),
+                 rec->detail);
+    } else {
+        log_warn("health %s device=%s: %s", gdp_health_kind_name(rec->kind), rec->uuid,
+                 rec->detail);
+    }
+}
+
+static void
 log_health_outcome(const struct gdp_health_record *rec, const struct gdp_health_result *res)
 {
     switch (res->outcome) {
@@ -104,8 +117,7 @@ log_health_outcome(const struct gdp_health_record *rec, const struct gdp_health_
     case GDP_HEALTH_WAIT_ERROR:
     case GDP_HEALTH_NOT_MONITORED:
     case GDP_HEALTH_DROPPED:
-        log_warn("health %s device=%s: %s", gdp_health_kind_name(rec->kind), rec->uuid,
-                 rec->detail);
+        warn_record(rec);
         break;
     default:
         break;

@@ -29,8 +29,9 @@ enum gdp_reg_state {
     GDP_REG_IDLE = 0,
     GDP_REG_IN_FLIGHT,
     GDP_REG_DONE,
-    GDP_REG_WAITING,  /* failed; the retry timer is armed */
-    GDP_REG_WAIT_MPS, /* not served yet: the MPS control daemon is not ready */
+    GDP_REG_WAITING,    /* failed; the retry timer is armed */
+    GDP_REG_WAIT_MPS,   /* not served yet: the MPS control daemon is not ready */
+    GDP_REG_WAIT_SERVE, /* listening failed; the retry timer is armed */
 };
 
 /* One served resource: its server and its registration with the kubelet. Heap-allocated
@@ -42,7 +43,10 @@ struct gdp_entry {
     struct gdp_loop_timer *retry;
     unsigned backoff_ms;
     enum gdp_reg_state state;
-    bool complained; /* the current failure streak was logged */
+    bool complained;            /* the current failure streak was logged */
+    unsigned serve_failures;    /* consecutive failures to listen */
+    unsigned reg_failures;      /* consecutive failed registrations */
+    uint64_t unserved_since_ms; /* first failure of the current serve streak; 0: serving */
 };
 
 /* Everything a configuration produces; replaced whole by a reload. */
@@ -71,6 +75,8 @@ struct gdp_manager {
     uint64_t config_hash;                /* of the content last loaded */
     struct gdp_loop_timer *config_timer; /* debounces bursts of file events */
     struct gdp_loop_timer *stop_timer;   /* set once stopping: watches then change nothing */
+    struct gdp_loop_timer *dir_timer;    /* polls for a deleted socket directory to return */
+    unsigned dir_backoff_ms;
     /* health */
     struct gdp_health_config health_cfg;
     struct gdp_health *health;

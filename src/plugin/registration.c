@@ -2,7 +2,10 @@
 /*
  * One served resource: its DevicePlugin server and its registration with the kubelet.
  * Register is sent without blocking the loop (the kubelet dials the plugin back before it
- * answers), retried with capped backoff, and a failure streak is logged once.
+ * answers), retried with capped backoff, and a failure streak is logged once. A failure to
+ * listen is retried the same way; when a resource stays unable to serve for longer than
+ * --max-serve-outage, the loop is stopped with a non-zero code so that the DaemonSet
+ * restarts the plugin instead of leaving it up and deaf.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,39 +31,48 @@
 #define RETRY_FIRST_MS 5
 #define RETRY_MAX_MS   5000
 #define MPS_RETRY_MS   1000
+#define SERVE_FIRST_MS 100
 
 static void
 retry_fired(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, void *userdata)
 {
     struct gdp_entry *e = userdata;
-    if (e->state == GDP_REG_WAIT_MPS) {
+    if (e->state == GDP_REG_WAIT_MPS || e->state == GDP_REG_WAIT_SERVE) {
         gdp_entry_start(e);
     } else {
         gdp_entry_register(e);
     }
 }
 
+/* Arms the retry timer with the next backoff step; false if there is no timer. */
+static bool
+arm_retry(struct gdp_entry *e, unsigned first_ms)
+{
+    if (e->retry == NULL) {
+        return false;
+    }
+    e->backoff_ms = e->backoff_ms == 0 ? first_ms : e->backoff_ms * 2;
+    if (e->backoff_ms > RETRY_MAX_MS) {
+        e->backoff_ms = RETRY_MAX_MS;
+    }
+    (void)gdp_loop_timer_set(e->retry, e->backoff_ms, 0);
+    return true;
+}
+
 static void
 schedule_retry(struct gdp_entry *e, const char *why)
 {
     const char *res = gdp_plugin_resource(e->plugin);
+    e->reg_failures++;
     if (!e->complained) {
         log_warn("resource=%s registration with the kubelet at %s failed: %s; retrying", res,
                  e->m->kubelet_socket, why);
         e->complained = true;
     } else {
-        log_debug("resource=%s registration retry failed: %s", res, why);
+        log_debug("resource=%s registration retry failed (%u in a row): %s", res, e->reg_failures,
+                  why);
     }
-    if (e->retry == NULL) {
-        e->state = GDP_REG_IDLE;
-        return;
-    }
-    e->backoff_ms = e->backoff_ms == 0 ? RETRY_FIRST_MS : e->backoff_ms * 2;
-    if (e->backoff_ms > RETRY_MAX_MS) {
-        e->backoff_ms = RETRY_MAX_MS;
-    }
-    (void)gdp_loop_timer_set(e->retry, e->backoff_ms, 0);
-    e->state = GDP_REG_WAITING;
+    e->state = arm_retry(e, RETRY_FIRST_MS) ? GDP_REG_WAITING : GDP_REG_IDLE;
 }
 
 static void
@@ -77,6 +89,7 @@ registered(const struct gdp_rpc_result *res, void *userdata)
     e->state = GDP_REG_DONE;
     e->complained = false;
     e->backoff_ms = 0;
+    e->reg_failures = 0;
     const struct gdp_resource *r =
             gdp_resource_find(e->m->cur->inv.set, gdp_plugin_resource(e->plugin));
     log_info("resource=%s registered with the kubelet endpoint=%s devices=%zu",
@@ -146,18 +159,61 @@ gdp_entry_register(struct gdp_entry *e)
     e->state = GDP_REG_IN_FLIGHT;
 }
 
+static uint64_t
+max_outage_ms(const struct gdp_manager *m)
+{
+    const struct gdp_config *c = &m->cur->cfg;
+    return c->n_max_serve_outage_s > 0 ? (uint64_t)c->max_serve_outage_s[0] * 1000 : 0;
+}
+
+/* Listening failed: retry with backoff, or give up once the outage passes the bound. */
+static void
+serve_failed(struct gdp_entry *e, const char *why)
+{
+    const char *res = gdp_plugin_resource(e->plugin);
+    uint64_t now = gdp_loop_now_ms(), bound = max_outage_ms(e->m);
+    if (e->serve_failures++ == 0) {
+        e->unserved_since_ms = now;
+        e->backoff_ms = 0;
+        log_error("resource=%s cannot serve on %s: %s; retrying", res, gdp_plugin_socket(e->plugin),
+                  why);
+    } else {
+        log_debug("resource=%s serve retry failed (%u in a row): %s", res, e->serve_failures, why);
+    }
+    if (bound > 0 && now - e->unserved_since_ms >= bound) {
+        log_error("resource=%s unable to serve for %llu s (%u attempts, last: %s); exiting so "
+                  "that the plugin is restarted",
+                  res, (unsigned long long)((now - e->unserved_since_ms) / 1000), e->serve_failures,
+                  why);
+        gdp_loop_quit(e->m->loop, 1);
+        return;
+    }
+    /* a registration in flight names a socket we no longer serve: only serving is retried */
+    unsigned backoff = e->backoff_ms;
+    gdp_entry_cancel_registration(e);
+    e->backoff_ms = backoff;
+    e->state = arm_retry(e, SERVE_FIRST_MS) ? GDP_REG_WAIT_SERVE : GDP_REG_IDLE;
+}
+
 int
 gdp_entry_serve(struct gdp_entry *e)
 {
     struct gdp_diag diag = {0};
     int r = gdp_plugin_listen(e->plugin, &diag);
     if (r < 0) {
-        log_error("resource=%s cannot serve on %s: %s", gdp_plugin_resource(e->plugin),
-                  gdp_plugin_socket(e->plugin), diag.msg);
+        serve_failed(e, diag.msg);
         return r;
     }
-    log_info("resource=%s serving on %s", gdp_plugin_resource(e->plugin),
-             gdp_plugin_socket(e->plugin));
+    if (e->serve_failures > 0) {
+        log_info("resource=%s serving on %s again after %u failed attempts",
+                 gdp_plugin_resource(e->plugin), gdp_plugin_socket(e->plugin), e->serve_failures);
+    } else {
+        log_info("resource=%s serving on %s", gdp_plugin_resource(e->plugin),
+                 gdp_plugin_socket(e->plugin));
+    }
+    e->serve_failures = 0;
+    e->unserved_since_ms = 0;
+    e->backoff_ms = 0;
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "plugin/pbcheck.h"
 #include "resource/allocate.h"
 #include "resource/preferred.h"
 #include "resource/resources.h"
@@ -335,6 +336,10 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
 {
     struct gdp_plugin *p = userdata;
     struct gdp_diag diag = {0};
+    if (gdp_pb_has_nul_string(&v1beta1__allocate_request__descriptor, req, len)) {
+        fail_invalid(call, p, "a device ID contains a NUL byte");
+        return;
+    }
     V1beta1__AllocateRequest *in = v1beta1__allocate_request__unpack(NULL, len, req);
     if (in == NULL) {
         fail_invalid(call, p, "malformed AllocateRequest");
@@ -411,6 +416,10 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
 {
     struct gdp_plugin *p = userdata;
     struct gdp_diag diag = {0};
+    if (gdp_pb_has_nul_string(&v1beta1__preferred_allocation_request__descriptor, req, len)) {
+        fail_invalid(call, p, "a device ID contains a NUL byte");
+        return;
+    }
     V1beta1__PreferredAllocationRequest *in =
             v1beta1__preferred_allocation_request__unpack(NULL, len, req);
     if (in == NULL) {

@@ -3,7 +3,9 @@
  * File-system watches (one inotify descriptor on the loop):
  *  - the socket directory: a new kubelet.sock means a restarted kubelet (serve what is
  *    missing, register again); a deleted plugin socket (the kubelet removes them when it
- *    starts) means serving it anew and registering again;
+ *    starts) means serving it anew and registering again; a deleted or moved directory is
+ *    polled for (with backoff) until it exists again, then watched, served and registered
+ *    anew;
  *  - the config file: its directory, and the directory its symlink points into, so both an
  *    edit and the symlink swap NVIDIA's config-manager does (or a ConfigMap's ..data swap)
  *    are seen; bursts are debounced and a reload happens only when the content changed.
@@ -27,6 +29,10 @@
 #define CONFIG_SETTLE_MS 100
 #define CONFIG_FILE_MAX  (1u << 20)
 #define DIR_EVENTS       (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE)
+#define SOCKET_DIR_EVENTS \
+    (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF)
+#define DIR_POLL_FIRST_MS 50
+#define DIR_POLL_MAX_MS   2000
 
 uint64_t
 gdp_watch_config_hash(const char *path)
@@ -86,6 +92,67 @@ config_settled(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unu
     gdp_manager_reload(m, "config file changed");
 }
 
+/* Serves every resource anew and registers it: the directory came back. */
+static void
+serve_all_again(struct gdp_manager *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++) {
+        struct gdp_entry *e = m->entries[i];
+        if (e->state == GDP_REG_WAIT_MPS) {
+            continue;
+        }
+        if (gdp_plugin_socket_present(e->plugin) || gdp_entry_serve(e) >= 0) {
+            gdp_entry_reset_backoff(e);
+            gdp_entry_register(e);
+        }
+    }
+}
+
+static int
+add_socket_dir_watch(struct gdp_manager *m)
+{
+    m->socket_wd = inotify_add_watch(m->inotify_fd, m->socket_dir, SOCKET_DIR_EVENTS);
+    return m->socket_wd < 0 ? -errno : 0;
+}
+
+static void
+dir_poll(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer, void *userdata)
+{
+    struct gdp_manager *m = userdata;
+    if (m->stop_timer != NULL || m->socket_wd >= 0) {
+        return;
+    }
+    if (add_socket_dir_watch(m) < 0) {
+        m->dir_backoff_ms =
+                m->dir_backoff_ms * 2 > DIR_POLL_MAX_MS ? DIR_POLL_MAX_MS : m->dir_backoff_ms * 2;
+        (void)gdp_loop_timer_set(timer, m->dir_backoff_ms, 0);
+        return;
+    }
+    log_info("socket directory %s is back: serving and registering again", m->socket_dir);
+    serve_all_again(m);
+}
+
+/* The watch on the socket directory ended (deleted, moved, unmounted): wait for it. */
+static void
+socket_dir_lost(struct gdp_manager *m)
+{
+    log_warn("socket directory %s is gone; serving again once it exists", m->socket_dir);
+    (void)inotify_rm_watch(m->inotify_fd, m->socket_wd); /* still set after IN_MOVE_SELF */
+    m->socket_wd = -1;
+    m->dir_backoff_ms = DIR_POLL_FIRST_MS;
+    if (m->dir_timer != NULL) {
+        (void)gdp_loop_timer_set(m->dir_timer, m->dir_backoff_ms, 0);
+    }
+    /* serving fails now and is retried, so that the outage counts (--max-serve-outage) */
+    for (size_t i = 0; i < m->n_entries; i++) {
+        struct gdp_entry *e = m->entries[i];
+        if (e->state != GDP_REG_WAIT_MPS && e->state != GDP_REG_WAIT_SERVE &&
+            !gdp_plugin_socket_present(e->plugin) && gdp_entry_serve(e) >= 0) {
+            gdp_entry_register(e);
+        }
+    }
+}
+
 static void
 socket_dir_event(struct gdp_manager *m, const struct inotify_event *ev)
 {
@@ -110,6 +177,9 @@ inotify_event(struct gdp_manager *m, const struct inotify_event *ev)
     }
     if (ev->wd == m->socket_wd && ev->len > 0) {
         socket_dir_event(m, ev);
+    } else if (ev->wd == m->socket_wd &&
+               (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
+        socket_dir_lost(m);
     }
 }
 
@@ -181,10 +251,13 @@ gdp_watch_setup(struct gdp_manager *m, struct gdp_diag *diag)
     if (m->inotify_fd < 0) {
         return gdp_diag_set(diag, -errno, "inotify_init1: %s", strerror(errno));
     }
-    m->socket_wd = inotify_add_watch(m->inotify_fd, m->socket_dir,
-                                     IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM);
-    if (m->socket_wd < 0) {
-        return gdp_diag_set(diag, -errno, "cannot watch %s: %s", m->socket_dir, strerror(errno));
+    int r = add_socket_dir_watch(m);
+    if (r < 0) {
+        return gdp_diag_set(diag, r, "cannot watch %s: %s", m->socket_dir, gdp_strerror(r));
+    }
+    r = gdp_loop_timer_new(m->loop, dir_poll, m, &m->dir_timer, diag);
+    if (r < 0) {
+        return r;
     }
     watch_config_file(m);
     return gdp_loop_add_fd(m->loop, m->inotify_fd, EPOLLIN, inotify_ready, m);
@@ -200,6 +273,8 @@ gdp_watch_done(struct gdp_manager *m)
     }
     gdp_loop_timer_free(m->config_timer);
     m->config_timer = NULL;
+    gdp_loop_timer_free(m->dir_timer);
+    m->dir_timer = NULL;
     free(m->config_name);
     m->config_name = NULL;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -767,6 +768,42 @@ free_texts(char *(*texts)[N_KINDS])
     }
 }
 
+/* ".<vendor>-<class>.json.XXXXXX": a temporary file of gdp_cdi_write_atomic() for a spec. */
+static bool
+is_spec_temp(const char *name)
+{
+    static const char prefix[] = "." GDP_CDI_VENDOR "-";
+    const char *json = strstr(name, ".json.");
+    return strncmp(name, prefix, sizeof prefix - 1) == 0 && json != NULL &&
+           strlen(json + sizeof ".json." - 1) == 6;
+}
+
+/*
+ * Removes temporary spec files left by a writer killed between mkstemp and rename. Only
+ * files older than STALE_TEMP_S go, so that a `cdi generate` writing right now keeps its own.
+ */
+#define STALE_TEMP_S 10
+
+static void
+remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    time_t now = time(NULL);
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (is_spec_temp(de->d_name) &&
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            now - st.st_mtime >= STALE_TEMP_S) {
+            (void)unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    (void)closedir(d);
+}
+
 int
 gdp_cdi_write_specs(const struct gdp_config *cfg, const struct gdp_node *node, const char *dir,
                     struct gdp_diag *diag)
@@ -781,6 +818,7 @@ gdp_cdi_write_specs(const struct gdp_config *cfg, const struct gdp_node *node, c
     if (r < 0) {
         return r;
     }
+    remove_stale_temps(dir);
     int written = 0;
     for (unsigned i = 0; i < N_KINDS; i++) {
         _cleanup_free_ char *path =

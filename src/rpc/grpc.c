@@ -62,6 +62,20 @@ gdp_grpc_msgbuf_done(struct gdp_grpc_msgbuf *b)
     gdp_grpc_msgbuf_init(b);
 }
 
+/* Grows body to hold need bytes (need <= body_need, itself bounded by max_len). */
+static void
+msgbuf_reserve(struct gdp_grpc_msgbuf *b, size_t need)
+{
+    if (need <= b->body_cap) {
+        return;
+    }
+    size_t cap = b->body_cap == 0 ? GDP_GRPC_MSGBUF_FIRST : b->body_cap * 2;
+    cap = cap < need ? need : cap;
+    cap = cap > b->body_need ? b->body_need : cap;
+    b->body = gdp_reallocarray(b->body, cap, 1);
+    b->body_cap = cap;
+}
+
 int
 gdp_grpc_msgbuf_append(struct gdp_grpc_msgbuf *b, const uint8_t *p, size_t n, size_t max_len)
 {
@@ -82,8 +96,6 @@ gdp_grpc_msgbuf_append(struct gdp_grpc_msgbuf *b, const uint8_t *p, size_t n, si
         if (b->body_need > max_len) {
             return -EMSGSIZE;
         }
-        /* bounded by max_len above: the only allocation driven by the peer */
-        b->body = gdp_malloc(b->body_need);
         b->complete = b->body_need == 0;
     }
     if (n == 0) {
@@ -92,6 +104,7 @@ gdp_grpc_msgbuf_append(struct gdp_grpc_msgbuf *b, const uint8_t *p, size_t n, si
     if (n > b->body_need - b->body_len) {
         return -E2BIG;
     }
+    msgbuf_reserve(b, b->body_len + n);
     memcpy(b->body + b->body_len, p, n);
     b->body_len += n;
     b->complete = b->body_len == b->body_need;
@@ -104,7 +117,8 @@ gdp_grpc_msgbuf_finish(const struct gdp_grpc_msgbuf *b, struct gdp_slice *ret_ms
     if (!b->complete) {
         return -ENODATA;
     }
-    *ret_msg = (struct gdp_slice){.data = b->body, .len = b->body_len};
+    static const uint8_t empty[1];
+    *ret_msg = (struct gdp_slice){.data = b->body != NULL ? b->body : empty, .len = b->body_len};
     return 0;
 }
 

@@ -57,13 +57,19 @@ void gdp_grpc_frame_header(uint8_t hdr[GDP_GRPC_FRAME_HDR], size_t len);
 
 /*
  * Collects exactly one request or response message from DATA chunks of any size.
- * Memory is allocated only once the prefix is known and the declared length checked.
+ * Nothing is allocated before the prefix is known and the declared length checked; the
+ * buffer then grows with the bytes that actually arrive (starting at
+ * GDP_GRPC_MSGBUF_FIRST, doubling, never past the declared length), so a peer that declares
+ * 4 MiB and sends 5 bytes costs GDP_GRPC_MSGBUF_FIRST, not 4 MiB.
  */
+#define GDP_GRPC_MSGBUF_FIRST ((size_t)16 * 1024)
+
 struct gdp_grpc_msgbuf {
     uint8_t hdr[GDP_GRPC_FRAME_HDR];
     size_t hdr_len;
     uint8_t *body; /* owned */
     size_t body_len, body_need;
+    size_t body_cap; /* bytes allocated for body */
     bool complete;
 };
 

@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gRPC server: unix-socket listener, one nghttp2 server session per connection, a method
- * table, request validation, per-call response queues fed to nghttp2 through deferred data
- * providers, Trailers-Only errors, deadlines and graceful shutdown.
+ * gRPC server: one nghttp2 server session per connection, a method table, request
+ * validation, request buffers capped per connection and per server, per-call response queues
+ * fed to nghttp2 through deferred data providers, Trailers-Only errors, deadlines and graceful
+ * shutdown. The listener, admission and connection deadlines are in listener.c.
  *
  * Lifetimes: a call lives from the first request HEADERS until nghttp2 closes its stream
  * (on_stream_close) or its connection is reaped. A connection is reaped only from the loop
  * hook, never from its own I/O callback.
  */
-#define _GNU_SOURCE /* accept4 */
 #include "rpc/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,12 +31,21 @@
 #include "core/util.h"
 #include "rpc/grpc.h"
 #include "rpc/h2conn.h"
+#include "rpc/server_int.h"
 
 #define DEFAULT_MAX_CONNECTIONS 16u
 #define DEFAULT_MAX_STREAMS     100u
 #define DEFAULT_MAX_SEND_QUEUE  (8u << 20)
 #define MAX_HEADER_LIST         ((size_t)16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE, enforced */
 #define MAX_PATH_LEN            256u
+#define DEFAULT_CONN_BUFFERED   ((size_t)8 << 20)
+#define DEFAULT_BUFFERED        ((size_t)16 << 20)
+#define DEFAULT_HANDSHAKE_MS    10000u
+#define DEFAULT_IDLE_MS         300000u
+#define TRIM_THRESHOLD          ((size_t)1 << 20)  /* held at once: give memory back afterwards, */
+#define TRIM_LOW                ((size_t)64 << 10) /* once no more than this is held */
+#define WARN_INTERVAL_MS        10000u
+#define WARN_BURST              5u
 
 enum call_flags {
     CALL_BAD_METHOD = 1u << 0,   /* :method is not POST */
@@ -56,8 +67,6 @@ struct out_msg {
     uint8_t data[]; /* 5-byte prefix + message */
 };
 
-struct conn;
-
 struct gdp_rpc_call {
     struct conn *conn;
     struct gdp_rpc_call *prev, *next;
@@ -73,32 +82,9 @@ struct gdp_rpc_call {
     int status;
     char *message; /* percent-encoded grpc-message, or NULL */
     struct gdp_loop_timer *deadline;
+    size_t held; /* request bytes counted in conn->buffered and server->buffered */
     gdp_rpc_done_fn done_fn;
     void *done_userdata;
-};
-
-struct conn {
-    struct gdp_h2conn h2;
-    struct gdp_rpc_server *server;
-    struct conn *prev, *next;
-    struct gdp_rpc_call *calls;
-    bool closing;
-};
-
-struct gdp_rpc_server {
-    struct gdp_loop *loop;
-    struct gdp_rpc_method *methods;
-    size_t n_methods;
-    struct gdp_rpc_server_options opts;
-    nghttp2_session_callbacks *cbs;
-    int listen_fd;
-    char *path;
-    struct conn *conns;
-    size_t n_conns;
-    bool draining, drained_done;
-    char *drain_message;
-    gdp_rpc_drained_fn drained_fn;
-    void *drained_userdata;
 };
 
 /* ---- response queue and data provider ---- */
@@ -262,6 +248,17 @@ set_status(struct gdp_rpc_call *call, int status, const char *message)
     call->flags |= CALL_ANSWERED;
 }
 
+/* Frees the request buffer and takes its bytes off the connection's and server's counts. */
+static void
+req_release(struct gdp_rpc_call *call)
+{
+    struct conn *c = call->conn;
+    c->buffered -= call->held;
+    c->server->buffered -= call->held;
+    call->held = 0;
+    gdp_grpc_msgbuf_done(&call->req);
+}
+
 /* Ends the call with an error status from any state; the connection keeps serving. */
 static void
 call_fail_http(struct gdp_rpc_call *call, const char *http_status, int status, const char *msg)
@@ -270,7 +267,7 @@ call_fail_http(struct gdp_rpc_call *call, const char *http_status, int status, c
         return;
     }
     set_status(call, status, msg);
-    gdp_grpc_msgbuf_done(&call->req);
+    req_release(call);
     if (call->flags & CALL_HEADERS_SENT) {
         queue_drop_unstarted(call); /* a message half on the wire must still complete */
         resume(call);
@@ -354,6 +351,7 @@ call_new(struct conn *c, int32_t stream_id)
     struct gdp_rpc_call *call = gdp_calloc(1, sizeof *call);
     call->conn = c;
     call->stream_id = stream_id;
+    c->n_calls++;
     gdp_grpc_msgbuf_init(&call->req);
     call->next = c->calls;
     if (c->calls != NULL) {
@@ -382,7 +380,10 @@ call_free(struct gdp_rpc_call *call, bool cancelled)
     }
     gdp_loop_timer_free(call->deadline);
     queue_clear(call);
-    gdp_grpc_msgbuf_done(&call->req);
+    req_release(call);
+    if (--c->n_calls == 0) {
+        c->since_ms = gdp_loop_now_ms();
+    }
     free(call->path);
     free(call->message);
     free(call);
@@ -458,12 +459,33 @@ call_request_end(struct gdp_rpc_call *call)
     }
 }
 
+/* Counts len more request bytes, or fails the call when a buffer cap would be passed. */
+static bool
+req_admit(struct gdp_rpc_call *call, size_t len)
+{
+    struct conn *c = call->conn;
+    struct gdp_rpc_server *s = c->server;
+    char msg[160];
+    if (c->buffered + len > s->opts.max_conn_buffered || s->buffered + len > s->opts.max_buffered) {
+        (void)snprintf(msg, sizeof msg,
+                       "request buffer limit reached (%zu bytes per connection, %zu per server)",
+                       s->opts.max_conn_buffered, s->opts.max_buffered);
+        call_fail(call, GDP_GRPC_RESOURCE_EXHAUSTED, msg);
+        return false;
+    }
+    call->held += len;
+    c->buffered += len;
+    s->buffered += len;
+    s->trim = s->trim || s->buffered >= TRIM_THRESHOLD;
+    return true;
+}
+
 static void
 call_data(struct gdp_rpc_call *call, const uint8_t *data, size_t len)
 {
     size_t max = call->conn->server->opts.max_recv_message;
     char msg[128];
-    if (call->flags & (CALL_ANSWERED | CALL_DISPATCHED)) {
+    if ((call->flags & (CALL_ANSWERED | CALL_DISPATCHED)) || !req_admit(call, len)) {
         return;
     }
     switch (gdp_grpc_msgbuf_append(&call->req, data, len, max)) {
@@ -568,8 +590,11 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
 }
 
 static int
-on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data _unused_)
+on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        ((struct conn *)user_data)->handshaken = true;
+    }
     struct gdp_rpc_call *call = stream_call(session, frame->hd.stream_id);
     if (call == NULL) {
         return 0;
@@ -687,8 +712,8 @@ conn_on_io(struct gdp_loop *loop _unused_, int fd _unused_, uint32_t events, voi
     }
 }
 
-static int
-conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
+int
+gdp_rpc_conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
 {
     struct conn *c = gdp_calloc(1, sizeof *c);
     nghttp2_session *session;
@@ -708,61 +733,35 @@ conn_new(struct gdp_rpc_server *s, int fd, struct gdp_diag *diag)
         free(c);
         return gdp_diag_set(diag, r, "watching connection: %s", gdp_strerror(r));
     }
+    c->since_ms = gdp_loop_now_ms();
     c->next = s->conns;
     if (s->conns != NULL) {
         s->conns->prev = c;
     }
     s->conns = c;
-    s->n_conns++;
+    if (s->n_conns++ == 0) {
+        (void)gdp_loop_timer_set(s->sweep, gdp_rpc_server_sweep_interval(s),
+                                 gdp_rpc_server_sweep_interval(s));
+    }
     return 0;
 }
 
-int
-gdp_rpc_server_adopt(struct gdp_rpc_server *server, int fd, struct gdp_diag *diag)
-{
-    _cleanup_close_ int owned = fd;
-    if (server->draining) {
-        return gdp_diag_set(diag, -ESHUTDOWN, "server is shutting down");
-    }
-    if (server->n_conns >= server->opts.max_connections) {
-        return gdp_diag_set(diag, -EMFILE, "connection limit (%u) reached",
-                            server->opts.max_connections);
-    }
-    int fl = fcntl(owned, F_GETFL);
-    if (fl < 0 || fcntl(owned, F_SETFL, fl | O_NONBLOCK) < 0) {
-        return gdp_diag_set(diag, -errno, "fcntl(O_NONBLOCK): %s", strerror(errno));
-    }
-    int r = conn_new(server, owned, diag);
-    if (r >= 0) {
-        (void)TAKE_FD(owned); /* the connection owns it now */
-    }
-    return r;
-}
-
-static void
-log_adopt_failure(const struct gdp_rpc_server *s, int r, const struct gdp_diag *diag)
-{
-    if (r < 0) {
-        log_warn("rpc: refusing connection on %s: %s", s->path, diag->msg);
-    }
-}
-
-static void
-on_accept(struct gdp_loop *loop _unused_, int fd, uint32_t events _unused_, void *userdata)
-{
-    struct gdp_rpc_server *s = userdata;
-    int cfd;
-    while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-        struct gdp_diag diag = {0};
-        int r = gdp_rpc_server_adopt(s, cfd, &diag);
-        log_adopt_failure(s, r, &diag);
-    }
-    if (errno != EAGAIN && errno != EINTR) {
-        (void)log_warn_errno(-errno, "rpc: accept on %s, ignoring", s->path);
-    }
-}
-
 /* ---- server ---- */
+
+/*
+ * glibc raises its mmap threshold each time a large mmapped block is freed, after which large
+ * request buffers come from the heap and stay there. A fixed threshold keeps them mmapped,
+ * so they go back to the system when freed.
+ */
+static void
+fix_mmap_threshold(void)
+{
+    static bool done;
+    if (!done) {
+        done = true;
+        (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
 
 static void server_hook(struct gdp_loop *loop, void *userdata);
 
@@ -794,56 +793,24 @@ gdp_rpc_server_new(struct gdp_loop *loop, const struct gdp_rpc_method *methods, 
     o->max_recv_message = o->max_recv_message ? o->max_recv_message : GDP_GRPC_MAX_RECV;
     o->max_send_message = o->max_send_message ? o->max_send_message : GDP_GRPC_MAX_RECV;
     o->max_send_queue = o->max_send_queue ? o->max_send_queue : DEFAULT_MAX_SEND_QUEUE;
+    o->max_conn_buffered = o->max_conn_buffered ? o->max_conn_buffered : DEFAULT_CONN_BUFFERED;
+    o->max_buffered = o->max_buffered ? o->max_buffered : DEFAULT_BUFFERED;
+    o->handshake_ms = o->handshake_ms ? o->handshake_ms : DEFAULT_HANDSHAKE_MS;
+    o->idle_ms = o->idle_ms ? o->idle_ms : DEFAULT_IDLE_MS;
+    s->reserve_fd = -1;
+    s->refused_rl = s->accept_rl =
+            (struct gdp_ratelimit){.interval_ms = WARN_INTERVAL_MS, .burst = WARN_BURST};
+    int r = gdp_loop_timer_new(loop, gdp_rpc_server_sweep, s, &s->sweep, diag);
+    if (r < 0) {
+        free(s->methods);
+        free(s);
+        return r;
+    }
+    fix_mmap_threshold();
     s->cbs = make_callbacks();
     (void)gdp_loop_add_hook(loop, server_hook, s);
     *ret_server = s;
     return 0;
-}
-
-int
-gdp_rpc_server_listen(struct gdp_rpc_server *server, const char *path, struct gdp_diag *diag)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (server->listen_fd >= 0) {
-        return gdp_diag_set(diag, -EBUSY, "already listening on %s", server->path);
-    }
-    if (gdp_strlcpy(sa.sun_path, path, sizeof sa.sun_path) < 0) {
-        return gdp_diag_set(diag, -ENAMETOOLONG, "socket path too long: %s", path);
-    }
-    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return gdp_diag_set(diag, -errno, "socket: %s", strerror(errno));
-    }
-    if (unlink(path) < 0 && errno != ENOENT) {
-        return gdp_diag_set(diag, -errno, "removing stale %s: %s", path, strerror(errno));
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        return gdp_diag_set(diag, -errno, "bind %s: %s", path, strerror(errno));
-    }
-    if (listen(fd, 64) < 0) {
-        return gdp_diag_set(diag, -errno, "listen %s: %s", path, strerror(errno));
-    }
-    int r = gdp_loop_add_fd(server->loop, fd, EPOLLIN, on_accept, server);
-    if (r < 0) {
-        (void)unlink(path);
-        return gdp_diag_set(diag, r, "watching %s: %s", path, gdp_strerror(r));
-    }
-    server->listen_fd = TAKE_FD(fd);
-    free(server->path);
-    server->path = gdp_strdup(path);
-    return 0;
-}
-
-static void
-stop_listening(struct gdp_rpc_server *s)
-{
-    if (s->listen_fd < 0) {
-        return;
-    }
-    (void)gdp_loop_del_fd(s->loop, s->listen_fd);
-    (void)close(s->listen_fd);
-    s->listen_fd = -1;
-    (void)unlink(s->path);
 }
 
 static void
@@ -859,6 +826,11 @@ server_hook(struct gdp_loop *loop _unused_, void *userdata)
         if (c->closing) {
             conn_free(c);
         }
+    }
+    /* open streams keep their small requests: "nothing held" may never come */
+    if (s->trim && s->buffered <= TRIM_LOW) {
+        s->trim = false;
+        (void)malloc_trim(0);
     }
     if (s->draining && s->n_conns == 0 && !s->drained_done) {
         s->drained_done = true;
@@ -879,7 +851,7 @@ gdp_rpc_server_shutdown(struct gdp_rpc_server *server, const char *message,
     server->drain_message = gdp_strdup(message != NULL ? message : "server shutting down");
     server->drained_fn = drained;
     server->drained_userdata = userdata;
-    stop_listening(server);
+    gdp_rpc_server_stop_listening(server);
     for (struct conn *c = server->conns; c != NULL; c = c->next) {
         for (struct gdp_rpc_call *call = c->calls; call != NULL; call = call->next) {
             call_fail(call, GDP_GRPC_UNAVAILABLE, server->drain_message);
@@ -898,12 +870,13 @@ gdp_rpc_server_free(struct gdp_rpc_server *server)
         return;
     }
     gdp_loop_del_hook(server->loop, server_hook, server);
-    stop_listening(server);
+    gdp_rpc_server_stop_listening(server);
     struct conn *next;
     for (struct conn *c = server->conns; c != NULL; c = next) {
         next = c->next;
         conn_free(c);
     }
+    gdp_loop_timer_free(server->sweep);
     nghttp2_session_callbacks_del(server->cbs);
     free(server->methods);
     free(server->path);
@@ -915,4 +888,10 @@ size_t
 gdp_rpc_server_connections(const struct gdp_rpc_server *server)
 {
     return server->n_conns;
+}
+
+size_t
+gdp_rpc_server_buffered(const struct gdp_rpc_server *server)
+{
+    return server->buffered;
 }

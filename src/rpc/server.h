@@ -68,11 +68,19 @@ struct gdp_rpc_method {
 
 /* Zero fields take the defaults in brackets. */
 struct gdp_rpc_server_options {
-    unsigned max_connections; /* [16] further connections are accepted and closed */
+    /* [16] at the limit a new connection evicts the connection idle for longest (no open
+     * call); only when every connection has a call is the new one closed */
+    unsigned max_connections;
     unsigned max_streams;     /* [100] SETTINGS_MAX_CONCURRENT_STREAMS */
     size_t max_recv_message;  /* [4 MiB] larger requests: RESOURCE_EXHAUSTED */
     size_t max_send_message;  /* [4 MiB] larger responses are refused with -EMSGSIZE */
     size_t max_send_queue;    /* [8 MiB] bytes queued per call before -ENOBUFS */
+    size_t max_conn_buffered; /* [8 MiB] request bytes held per connection, all calls */
+    size_t max_buffered;      /* [16 MiB] request bytes held by the whole server; a call
+                               * that would pass either cap fails RESOURCE_EXHAUSTED */
+    uint64_t handshake_ms;    /* [10 s] HTTP/2 preface and SETTINGS must arrive by then */
+    uint64_t idle_ms;         /* [5 min] a connection without calls for this long is closed
+                               * with GOAWAY */
 };
 
 /*
@@ -85,9 +93,12 @@ int gdp_rpc_server_new(struct gdp_loop *loop, const struct gdp_rpc_method *metho
                        struct gdp_rpc_server **ret_server, struct gdp_diag *diag);
 
 /*
- * Listens on a unix socket at path, replacing a stale socket file. The file is removed again
- * by shutdown/free. Returns 0, -ENAMETOOLONG (does not fit sun_path), -EBUSY (already
- * listening), or -errno from socket/bind/listen, with diag filled.
+ * Listens on a unix socket at path, replacing a stale socket file; the socket is created
+ * with mode 0600 whatever the umask (the kubelet connects as root). The file is removed again
+ * by shutdown/free. When accept() fails for lack of descriptors, a reserved descriptor is
+ * used to take and close the pending connection and accepting pauses briefly, with a
+ * rate-limited warning, instead of spinning. Returns 0, -ENAMETOOLONG (does not fit sun_path),
+ * -EBUSY (already listening), or -errno from socket/bind/listen, with diag filled.
  */
 int gdp_rpc_server_listen(struct gdp_rpc_server *server, const char *path, struct gdp_diag *diag);
 
@@ -115,6 +126,10 @@ void gdp_rpc_server_free(struct gdp_rpc_server *server);
 
 /* Number of open connections. */
 size_t gdp_rpc_server_connections(const struct gdp_rpc_server *server);
+
+/* Request bytes currently held for calls whose request has not fully arrived, all
+ * connections together (bounded by max_buffered). */
+size_t gdp_rpc_server_buffered(const struct gdp_rpc_server *server);
 
 /* The method path of a call ("/pkg.Svc/Method"); borrowed, valid while call is. */
 const char *gdp_rpc_call_path(const struct gdp_rpc_call *call);

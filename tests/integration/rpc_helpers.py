@@ -35,10 +35,12 @@ def echo_cmd(*args):
 class EchoServer:
     """rpc-echo serve SOCKET, started and waited for; stop() checks a clean exit."""
 
-    def __init__(self, sock, *extra):
+    def __init__(self, sock, *extra, env=None, preexec_fn=None):
         self.sock = str(sock)
         self.proc = subprocess.Popen(echo_cmd("serve", self.sock, *extra),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else {**os.environ, **env},
+                                     preexec_fn=preexec_fn)
         line = self.proc.stdout.readline()
         assert line.strip() == "ready", f"rpc-echo did not start: {line!r} {self.stderr()}"
 

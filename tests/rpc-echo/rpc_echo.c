@@ -7,10 +7,14 @@
  *       With --register, calls /v1beta1.Registration/Register on KUBELET_SOCKET while
  *       serving (the kubelet dials back before answering) and prints "register ...".
  *       SIGTERM/SIGINT: graceful shutdown (streams end UNAVAILABLE, GOAWAY), exit 0.
+ *       Server limits from the environment (0 or unset: the defaults):
+ *       RPC_ECHO_MAX_CONNS, RPC_ECHO_HANDSHAKE_MS, RPC_ECHO_IDLE_MS,
+ *       RPC_ECHO_CONN_BUFFERED, RPC_ECHO_BUFFERED (bytes).
  *   rpc-echo call SOCKET METHOD TIMEOUT_MS [PAYLOAD]
  *       One unary call; prints "status=N len=N message=TEXT" and "body=BYTES".
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,8 +86,9 @@ echo_stats(struct gdp_rpc_call *call, const uint8_t *req _unused_, size_t len _u
 {
     struct app *app = userdata;
     char buf[160];
-    int n = snprintf(buf, sizeof buf, "streams=%u cancelled=%u finished=%u conns=%zu", app->active,
-                     app->cancelled, app->finished, gdp_rpc_server_connections(app->server));
+    int n = snprintf(buf, sizeof buf, "streams=%u cancelled=%u finished=%u conns=%zu buffered=%zu",
+                     app->active, app->cancelled, app->finished,
+                     gdp_rpc_server_connections(app->server), gdp_rpc_server_buffered(app->server));
     (void)gdp_rpc_call_reply(call, buf, (size_t)n);
 }
 
@@ -216,9 +221,28 @@ start_register(struct app *app, const char *kubelet_sock)
     return r;
 }
 
+static uint64_t
+env_u64(const char *name)
+{
+    const char *v = getenv(name);
+    long n = 0;
+    return (v != NULL && gdp_parse_long(v, 0, LONG_MAX, &n) == 0) ? (uint64_t)n : 0;
+}
+
+static void
+options_from_env(struct gdp_rpc_server_options *o)
+{
+    o->max_connections = (unsigned)env_u64("RPC_ECHO_MAX_CONNS");
+    o->handshake_ms = env_u64("RPC_ECHO_HANDSHAKE_MS");
+    o->idle_ms = env_u64("RPC_ECHO_IDLE_MS");
+    o->max_conn_buffered = env_u64("RPC_ECHO_CONN_BUFFERED");
+    o->max_buffered = env_u64("RPC_ECHO_BUFFERED");
+}
+
 static int
 serve(struct gdp_loop *loop, const char *path, const char *kubelet_sock)
 {
+    struct gdp_rpc_server_options opts = {0};
     struct app app = {.loop = loop};
     struct gdp_diag diag = {0};
     const struct gdp_rpc_method methods[] = {
@@ -228,7 +252,8 @@ serve(struct gdp_loop *loop, const char *path, const char *kubelet_sock)
             {"/echo.Echo/Stats", GDP_RPC_UNARY, echo_stats, &app},
             {"/echo.Echo/Stream", GDP_RPC_SERVER_STREAM, echo_stream, &app},
     };
-    int r = gdp_rpc_server_new(loop, methods, ELEMENTSOF(methods), NULL, &app.server, &diag);
+    options_from_env(&opts);
+    int r = gdp_rpc_server_new(loop, methods, ELEMENTSOF(methods), &opts, &app.server, &diag);
     if (r >= 0) {
         r = gdp_rpc_server_listen(app.server, path, &diag);
     }

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -524,6 +526,32 @@ write_specs_into_dir(void **state)
     assert_int_equal(access(gpath, F_OK), -1);
 }
 
+/* A writer killed between mkstemp and rename leaves ".<spec>.XXXXXX": the next write removes
+ * it once it is old enough to belong to no live writer. */
+static void
+write_specs_removes_stale_temps(void **state)
+{
+    struct fixture *f = *state;
+    struct gdp_diag diag = {0};
+    _cleanup_free_ char *dir = gdp_asprintf("%s/tmpcdi", f->root);
+    fake_root_file(f->root, "tmpcdi/.k8s.device-plugin.nvidia.com-gpu.json.Ab12Cd", "partial");
+    fake_root_file(f->root, "tmpcdi/.k8s.device-plugin.nvidia.com-gds.json.Zz99Yy", "fresh");
+    fake_root_file(f->root, "tmpcdi/.other-vendor.json.Ab12Cd", "not ours");
+    _cleanup_free_ char *old =
+            gdp_asprintf("%s/.k8s.device-plugin.nvidia.com-gpu.json.Ab12Cd", dir);
+    _cleanup_free_ char *fresh =
+            gdp_asprintf("%s/.k8s.device-plugin.nvidia.com-gds.json.Zz99Yy", dir);
+    _cleanup_free_ char *other = gdp_asprintf("%s/.other-vendor.json.Ab12Cd", dir);
+    const struct timespec hour_ago[2] = {{.tv_sec = time(NULL) - 3600},
+                                         {.tv_sec = time(NULL) - 3600}};
+    assert_int_equal(utimensat(AT_FDCWD, old, hour_ago, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, other, hour_ago, 0), 0);
+    assert_true(gdp_cdi_write_specs(&f->cfg, &f->node, dir, &diag) >= 0);
+    assert_int_equal(access(old, F_OK), -1);
+    assert_int_equal(access(fresh, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+}
+
 static void
 write_specs_imex_required(void **state)
 {
@@ -584,11 +612,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-            T(gpu_spec_devices),     T(gpu_spec_common_edits),
-            T(gpu_spec_hooks),       T(cdi_version_is_the_lowest_that_fits),
-            T(render_errors),        T(extra_kinds),
-            T(write_specs_into_dir), T(write_specs_imex_required),
-            T(write_atomic),         T(dev_root_ctr_choice),
+            T(gpu_spec_devices),
+            T(gpu_spec_common_edits),
+            T(gpu_spec_hooks),
+            T(cdi_version_is_the_lowest_that_fits),
+            T(render_errors),
+            T(extra_kinds),
+            T(write_specs_into_dir),
+            T(write_specs_imex_required),
+            T(write_specs_removes_stale_temps),
+            T(write_atomic),
+            T(dev_root_ctr_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

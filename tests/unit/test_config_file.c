@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* cmocka.h needs setjmp.h, stdarg.h, stddef.h and stdint.h first */
@@ -21,6 +22,7 @@
 #include <jansson.h>
 
 #include "config/config.h"
+#include "config/yfile.h"
 #include "core/diag.h"
 #include "core/util.h"
 
@@ -569,6 +571,87 @@ json_form(void **state _unused_)
                  "none, single, mixed");
 }
 
+static const char *
+deep_brackets(void)
+{
+    static char b[65];
+    memset(b, '[', 64);
+    return b;
+}
+
+static const char *
+deep_ends(void)
+{
+    static char b[65];
+    memset(b, ']', 64);
+    return b;
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A file of 1 MiB of '[' (or "- " block nesting) fails at the depth bound, at once and with
+ * the position of the first level too many, instead of keeping libyaml busy for minutes. */
+static void
+depth_and_node_limits(void **state _unused_)
+{
+    size_t n = GDP_CONFIG_FILE_MAX;
+    char *deep = gdp_malloc(n + 1);
+    memset(deep, '[', n);
+    deep[n] = '\0';
+    double t0 = now_s();
+    expect_error(deep, "config.yaml:1:65: nested too deeply (at most 64 levels of nesting and "
+                       "65536 nodes)");
+    assert_true(now_s() - t0 < 5.0);
+    free(deep);
+    char *block = gdp_strdup("");
+    for (int i = 0; i < 70; i++) {
+        char *next = gdp_asprintf("%s%*s- \n", block, 2 * i, "");
+        free(block);
+        block = next;
+    }
+    expect_error(block, "config.yaml:*");
+    struct loaded t;
+    assert_int_equal(load(&t, block), GDP_E_CONFIG);
+    assert_non_null(strstr(t.diag.msg, "nested too deeply"));
+    gdp_config_done(&t.c);
+    free(block);
+    /* 64 levels are still fine (an unknown key is only a warning) */
+    char *ok = gdp_malloc(200);
+    memset(ok, 0, 200);
+    (void)snprintf(ok, 200, "version: v1\nx: %.*s%.*s\n", 63, deep_brackets(), 63, deep_ends());
+    assert_int_equal(load(&t, ok), 0);
+    gdp_config_done(&t.c);
+    free(ok);
+    size_t items = GDP_YAML_MAX_NODES + 10;
+    char *many = gdp_malloc(2 * items + 8);
+    char *p = many;
+    *p++ = '[';
+    for (size_t i = 0; i < items; i++) {
+        *p++ = '1';
+        *p++ = ',';
+    }
+    p[-1] = ']';
+    *p = '\0';
+    assert_int_equal(load(&t, many), GDP_E_CONFIG);
+    assert_non_null(strstr(t.diag.msg, ": too many nodes"));
+    gdp_config_done(&t.c);
+    free(many);
+}
+
+/* libyaml gives only a byte offset for bad UTF-8: we report line and column. */
+static void
+invalid_utf8_position(void **state _unused_)
+{
+    expect_error("version: v1\nflags:\n  migStrategy: \"caf\xc3\xa9\xff\"\n",
+                 "config.yaml:3:21: invalid leading UTF-8 octet (byte 0xff)");
+}
+
 static void
 size_limits_and_open_errors(void **state _unused_)
 {
@@ -793,6 +876,8 @@ main(void)
             cmocka_unit_test(unknown_and_duplicate_keys),
             cmocka_unit_test(json_form),
             cmocka_unit_test(size_limits_and_open_errors),
+            cmocka_unit_test(depth_and_node_limits),
+            cmocka_unit_test(invalid_utf8_position),
             cmocka_unit_test(precedence),
             cmocka_unit_test(finish_mps_rules),
             cmocka_unit_test(print_round_trip),

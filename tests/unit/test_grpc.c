@@ -115,6 +115,35 @@ msgbuf_rejects_bad_input(void **state _unused_)
     gdp_grpc_msgbuf_done(&b);
 }
 
+/* A declared length costs nothing until the bytes arrive; the buffer follows what came. */
+static void
+msgbuf_grows_with_arriving_bytes(void **state _unused_)
+{
+    const size_t declared = 4u << 20;
+    const uint8_t hdr[] = {0x00, 0x00, 0x40, 0x00, 0x00}; /* 4 MiB */
+    static uint8_t chunk[100 * 1024];
+    struct gdp_grpc_msgbuf b;
+    struct gdp_slice msg;
+    gdp_grpc_msgbuf_init(&b);
+    assert_int_equal(gdp_grpc_msgbuf_append(&b, hdr, sizeof hdr, declared), 0);
+    assert_true(b.body_cap == 0);
+    assert_int_equal(gdp_grpc_msgbuf_append(&b, chunk, 1, declared), 0);
+    assert_true(b.body_cap <= GDP_GRPC_MSGBUF_FIRST);
+    assert_int_equal(gdp_grpc_msgbuf_append(&b, chunk, sizeof chunk, declared), 0);
+    assert_true(b.body_cap >= b.body_len && b.body_cap <= 2 * b.body_len);
+    size_t left = declared - b.body_len;
+    while (left > 0) {
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        memset(chunk, (int)(left & 0xff), n);
+        assert_int_equal(gdp_grpc_msgbuf_append(&b, chunk, n, declared), 0);
+        left -= n;
+    }
+    assert_int_equal(b.body_cap, declared); /* never past the declared length */
+    assert_int_equal(gdp_grpc_msgbuf_finish(&b, &msg), 0);
+    assert_int_equal(msg.len, declared);
+    gdp_grpc_msgbuf_done(&b);
+}
+
 static void
 status_names_and_parsing(void **state _unused_)
 {
@@ -251,6 +280,7 @@ main(void)
             cmocka_unit_test(frame_header_round_trips),
             cmocka_unit_test(msgbuf_assembles_byte_by_byte),
             cmocka_unit_test(msgbuf_rejects_bad_input),
+            cmocka_unit_test(msgbuf_grows_with_arriving_bytes),
             cmocka_unit_test(status_names_and_parsing),
             cmocka_unit_test(status_from_http_and_rst),
             cmocka_unit_test(message_percent_encoding),

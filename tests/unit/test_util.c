@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -113,6 +114,38 @@ log_level_names(void **state _unused_)
     assert_int_equal(gdp_log_format_from_string("xml", &fmt), -EINVAL);
 }
 
+/* A peer-supplied newline cannot forge a log line; bad UTF-8 cannot make the log binary. */
+static void
+log_escape_newlines_and_bad_utf8(void **state _unused_)
+{
+    char out[128];
+    assert_int_equal(
+            gdp_log_escape("GPU-1\nE1206 00:00:00.000000 1 x.c:1] forged", out, sizeof out),
+            strlen("GPU-1\\nE1206 00:00:00.000000 1 x.c:1] forged"));
+    assert_string_equal(out, "GPU-1\\nE1206 00:00:00.000000 1 x.c:1] forged");
+    (void)gdp_log_escape("a\r\tb\x01\x7f", out, sizeof out);
+    assert_string_equal(out, "a\\r\\tb\\x01\\x7f");
+    (void)gdp_log_escape("caf\xc3\xa9 \xe2\x9c\x93", out, sizeof out); /* valid: kept */
+    assert_string_equal(out, "caf\xc3\xa9 \xe2\x9c\x93");
+    (void)gdp_log_escape("x\xff\xc3(\xc0\xaf\xed\xa0\x80", out, sizeof out);
+    assert_string_equal(out, "x\\xff\\xc3(\\xc0\\xaf\\xed\\xa0\\x80");
+    (void)gdp_log_escape("\n\n\n", out, 5); /* never cuts an escape */
+    assert_string_equal(out, "\\n\\n");
+}
+
+static void
+ratelimit_bounds_lines_per_window(void **state _unused_)
+{
+    struct gdp_ratelimit rl = {.interval_ms = 1000, .burst = 3};
+    unsigned passed = 0, suppressed = 99;
+    for (int i = 0; i < 100; i++) {
+        passed += gdp_ratelimit_pass(&rl, 5000 + (uint64_t)i, NULL) ? 1 : 0;
+    }
+    assert_int_equal(passed, 3);
+    assert_true(gdp_ratelimit_pass(&rl, 6000, &suppressed));
+    assert_int_equal(suppressed, 97);
+}
+
 int
 main(void)
 {
@@ -124,6 +157,8 @@ main(void)
             cmocka_unit_test(diag_set_and_prefix),
             cmocka_unit_test(strerror_covers_project_codes),
             cmocka_unit_test(log_level_names),
+            cmocka_unit_test(log_escape_newlines_and_bad_utf8),
+            cmocka_unit_test(ratelimit_bounds_lines_per_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
