@@ -55,7 +55,7 @@ static const char *const firmware_dirs[] = {"/lib/firmware/nvidia", "/usr/lib/fi
 static const char *const control_nodes[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
                                             "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
 
-/* The gated kinds: device nodes (globs under the dev root) and files under the driver root. */
+/* The gated kinds: device nodes (globs under the dev root) and paths under the driver root. */
 struct extra_kind {
     enum gdp_cdi_kind kind;
     const char *nodes[3];
@@ -64,7 +64,7 @@ struct extra_kind {
 
 static const struct extra_kind extra_kinds[] = {
         {GDP_CDI_GDRCOPY, {"/dev/gdrdrv"}, {NULL}},
-        {GDP_CDI_GDS, {"/dev/nvidia-fs*"}, {"/etc/cufile.json"}},
+        {GDP_CDI_GDS, {"/dev/nvidia-fs*"}, {"/etc/cufile.json", "/run/udev"}},
         {GDP_CDI_MOFED, {"/dev/infiniband/uverbs*", "/dev/infiniband/rdma_cm"}, {NULL}},
 };
 
@@ -184,15 +184,23 @@ device_node(const struct gen *g, const char *path)
     return o;
 }
 
+/* Read-only bind mounts for the driver's files; IPC endpoints are read-write and noexec. */
+enum mount_kind {
+    MOUNT_RO = 0,
+    MOUNT_IPC,
+};
+
 static json_t *
-mount(const struct gen *g, const char *path, bool noexec)
+mount(const struct gen *g, const char *path, enum mount_kind kind)
 {
-    static const char *const opts[] = {"ro", "nosuid", "nodev", "bind", "noexec"};
+    static const char *const ro[] = {"ro", "nosuid", "nodev", "bind"};
+    static const char *const ipc[] = {"rw", "nosuid", "nodev", "bind", "noexec"};
     _cleanup_free_ char *host = gdp_path_join(g->drv_host, path);
     json_t *o = json_object();
     json_set(o, "hostPath", json_string(host));
     json_set(o, "containerPath", json_string(path));
-    json_set(o, "options", json_strv(opts, noexec ? 5 : 4));
+    json_set(o, "options",
+             kind == MOUNT_IPC ? json_strv(ipc, ELEMENTSOF(ipc)) : json_strv(ro, ELEMENTSOF(ro)));
     return o;
 }
 
@@ -281,7 +289,7 @@ add_binaries(const struct gen *g, json_t *mounts)
         for (size_t j = 0; j < ELEMENTSOF(bin_dirs); j++) {
             _cleanup_free_ char *p = gdp_asprintf("%s/%s", bin_dirs[j], binaries[i]);
             if (exists_under(g->drv_ctr, p, S_IFREG)) {
-                json_add(mounts, mount(g, p, false));
+                json_add(mounts, mount(g, p, MOUNT_RO));
                 break;
             }
         }
@@ -294,7 +302,7 @@ add_ipc(const struct gen *g, json_t *mounts)
     for (size_t i = 0; i < ELEMENTSOF(ipc_paths); i++) {
         for (size_t j = 0; j < 2 && ipc_paths[i][j] != NULL; j++) {
             if (exists_under(g->drv_ctr, ipc_paths[i][j], 0)) {
-                json_add(mounts, mount(g, ipc_paths[i][j], true));
+                json_add(mounts, mount(g, ipc_paths[i][j], MOUNT_IPC));
                 break;
             }
         }
@@ -395,12 +403,12 @@ gpu_common_edits(const struct gen *g)
     set_nonempty(edits, "hooks", hooks);
     json_t *mounts = json_array();
     for (size_t i = 0; i < libs.n; i++) {
-        json_add(mounts, mount(g, libs.v[i], false));
+        json_add(mounts, mount(g, libs.v[i], MOUNT_RO));
     }
     add_binaries(g, mounts);
     add_ipc(g, mounts);
     for (size_t i = 0; i < firmware.n; i++) {
-        json_add(mounts, mount(g, firmware.v[i], false));
+        json_add(mounts, mount(g, firmware.v[i], MOUNT_RO));
     }
     set_nonempty(edits, "mounts", mounts);
     return edits;
@@ -489,8 +497,8 @@ extra_device(const struct gen *g, const struct extra_kind *x, json_t *devices)
     set_nonempty(edits, "deviceNodes", nodes);
     json_t *mounts = json_array();
     for (size_t i = 0; i < ELEMENTSOF(x->files) && x->files[i] != NULL; i++) {
-        if (exists_under(g->drv_ctr, x->files[i], S_IFREG)) {
-            json_add(mounts, mount(g, x->files[i], false));
+        if (exists_under(g->drv_ctr, x->files[i], 0)) {
+            json_add(mounts, mount(g, x->files[i], MOUNT_RO));
         }
     }
     set_nonempty(edits, "mounts", mounts);

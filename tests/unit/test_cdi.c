@@ -67,6 +67,7 @@ make_driver_root(const char *r)
     fake_root_file(r, "usr/bin/nvidia-smi", "bin");
     fake_root_file(r, "usr/bin/nvidia-debugdump", "bin");
     fake_root_file(r, "run/nvidia-persistenced/socket", NULL);
+    fake_root_dir(r, "tmp/nvidia-mps"); /* the MPS pipe directory */
     fake_root_file(r, "lib/firmware/nvidia/" VER "/gsp_ga10x.bin", "fw");
     fake_root_file(r, "lib/firmware/nvidia/" VER "/gsp_tu10x.bin", "fw");
     fake_root_file(r, "dev/nvidiactl", NULL);
@@ -316,6 +317,7 @@ gpu_spec_common_edits(void **state)
             "/usr/bin/nvidia-smi",
             "/usr/bin/nvidia-debugdump",
             "/run/nvidia-persistenced/socket",
+            "/tmp/nvidia-mps",
             "/lib/firmware/nvidia/" VER "/gsp_ga10x.bin",
             "/lib/firmware/nvidia/" VER "/gsp_tu10x.bin",
     };
@@ -326,10 +328,14 @@ gpu_spec_common_edits(void **state)
         assert_string_equal(str_at(m, "containerPath"), want[i]);
         _cleanup_free_ char *host = gdp_asprintf(HOST_ROOT "%s", want[i]);
         assert_string_equal(str_at(m, "hostPath"), host);
-        assert_string_equal(str_at(m, "options.0"), "ro");
+        bool ipc = strstr(want[i], "socket") != NULL || strstr(want[i], "mps") != NULL;
+        assert_string_equal(str_at(m, "options.0"), ipc ? "rw" : "ro");
         assert_string_equal(str_at(m, "options.3"), "bind");
         size_t n_opts = json_array_size(json_object_get(m, "options"));
-        assert_int_equal(n_opts, strstr(want[i], "socket") != NULL ? 5 : 4);
+        assert_int_equal(n_opts, ipc ? 5 : 4);
+        if (ipc) {
+            assert_string_equal(str_at(m, "options.4"), "noexec");
+        }
     }
     host_paths_exist(f, edits);
     json_decref(spec);
@@ -438,6 +444,14 @@ extra_kinds(void **state)
                         "/dev/nvidia-fs1");
     assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.0.hostPath"),
                         HOST_ROOT "/etc/cufile.json");
+    assert_null(str_at(gds, "devices.0.containerEdits.mounts.1.hostPath"));
+    json_decref(gds);
+    fake_root_dir(f->root, "run/udev");
+    gds = render(f, GDP_CDI_GDS, NULL);
+    assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.1.hostPath"),
+                        HOST_ROOT "/run/udev");
+    assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.1.containerPath"),
+                        "/run/udev");
     assert_null(json_object_get(gds, "containerEdits"));
     json_decref(gds);
     json_t *mofed = render(f, GDP_CDI_MOFED, NULL);
