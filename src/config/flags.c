@@ -167,6 +167,10 @@ apply_env(struct gdp_config *c, size_t idx, char **envp, struct gdp_diag *diag)
         if (o->type == GDP_OPT_BOOL && value[0] == '\0') {
             value = "false";
         }
+        /* ... and an empty integer-list variable is ignored: the file or default stays */
+        if (o->type == GDP_OPT_UINT_LIST && value[0] == '\0') {
+            return 0;
+        }
         char origin[160];
         (void)snprintf(origin, sizeof origin, "environment variable %s (flag --%s)", *name,
                        o->name);
