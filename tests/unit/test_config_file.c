@@ -421,6 +421,16 @@ sharing_errors(void **state _unused_)
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n      replicas: -3\n",
                  "config.yaml:5:17: sharing.timeSlicing.resources[0].replicas: number of replicas "
                  "must be >= 2");
+    expect_error(
+            "sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n      replicas: 16385\n",
+            "config.yaml:5:17: sharing.timeSlicing.resources[0].replicas: number of replicas "
+            "must be <= 16384");
+    struct loaded t;
+    assert_int_equal(load(&t, "sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n"
+                              "      replicas: 16384\n"),
+                     0);
+    assert_int_equal(t.c.sharing.time_slicing.resources[0].replicas, 16384);
+    gdp_config_done(&t.c);
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - replicas: 2\n",
                  "config.yaml:4:7: sharing.timeSlicing.resources[0]: missing key \"name\"");
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n",
