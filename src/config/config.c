@@ -346,6 +346,22 @@ const struct gdp_opt gdp_opts[] = {
                 .def = "false",
                 .help = "Print the devices as JSON instead of a table.",
         },
+        {
+                OPT("health-recover-xids", UINT_LIST, health_recover_xids),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .off_n = offsetof(struct gdp_config, n_health_recover_xids),
+                .max_n = GDP_HEALTH_RECOVER_XIDS_MAX,
+                .max_value = 1023,
+                .allowed = "at most 64 XIDs, each from 0 to 1023",
+                .env = STRS("GDP_HEALTH_RECOVER_XIDS"),
+                .def = "",
+                .arg = "XIDS",
+                .key = "flags.healthRecoverXIDs",
+                .help = "XIDs after which a device becomes healthy again once the quiet period "
+                        "passes, besides the transient ones of docs/health.md; any other fatal XID "
+                        "keeps it unhealthy until its GPU is seen reset (ours).",
+        },
 };
 
 const size_t gdp_n_opts = ELEMENTSOF(gdp_opts);

@@ -154,6 +154,9 @@ gdp_health_glue_start(struct gdp_manager *m)
             uuids[n++] = node->devices[i].uuid;
         }
     }
+    /* the knob is in the config table, so a reload may change it */
+    gdp_health_config_set_recover(&m->health_cfg, m->cur->cfg.health_recover_xids,
+                                  m->cur->cfg.n_health_recover_xids);
     m->health_state = gdp_health_state_new(&m->health_cfg, node);
     const struct gdp_health_opts opts = {
             .nv = m->cur->inv.nv,

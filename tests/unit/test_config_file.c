@@ -524,7 +524,7 @@ unknown_and_duplicate_keys(void **state _unused_)
             "config.yaml:4:3: flags.migStrategi: unknown key, ignoring; expected one of: "
             "migStrategy, failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
             "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
-            "deviceDiscoveryStrategy, plugin, gfd, useNodeFeatureAPI");
+            "deviceDiscoveryStrategy, healthRecoverXIDs, plugin, gfd, useNodeFeatureAPI");
     assert_string_equal(t.c.warnings.v[1], "config.yaml:5:1: extra: unknown key, ignoring; "
                                            "expected one of: version, flags, resources, "
                                            "sharing, imex");
@@ -537,11 +537,13 @@ unknown_and_duplicate_keys(void **state _unused_)
     gdp_config_done(&t.c);
 
     assert_int_equal(load_strict(&t, yaml, true), GDP_E_CONFIG);
-    assert_string_equal(t.diag.msg, "config.yaml:4:3: flags.migStrategi: unknown key "
-                                    "(--strict-config); expected one of: migStrategy, "
-                                    "failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
-                                    "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
-                                    "deviceDiscoveryStrategy, plugin, gfd, useNodeFeatureAPI");
+    assert_string_equal(
+            t.diag.msg,
+            "config.yaml:4:3: flags.migStrategi: unknown key "
+            "(--strict-config); expected one of: migStrategy, "
+            "failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
+            "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
+            "deviceDiscoveryStrategy, healthRecoverXIDs, plugin, gfd, useNodeFeatureAPI");
     gdp_config_done(&t.c);
 
     /* warnings are bounded */
