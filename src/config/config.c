@@ -284,13 +284,15 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("cdi-feature-flags", STRV, cdi_feature_flags),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("CDI_FEATURE_FLAGS"),
                 .def = "",
                 .arg = "LIST",
-                .help = "Comma-separated feature flags for CDI spec generation (for example "
-                        "enable-explicit-driver-libraries).",
+                .help = "Comma-separated feature flags for CDI spec generation: "
+                        "enable-explicit-driver-libraries, disable-ipc-discoverer and "
+                        "no-additional-gids-for-device-nodes act; NVIDIA's other flags are "
+                        "accepted.",
         },
         {
                 OPT("cdi-disable-hooks", STRV, cdi_disable_hooks),
@@ -299,8 +301,9 @@ const struct gdp_opt gdp_opts[] = {
                 .env = STRS("CDI_DISABLE_HOOKS"),
                 .def = "",
                 .arg = "LIST",
-                .help = "Comma-separated hooks to leave out of generated CDI specs (for example all, "
-                        "create-symlinks, update-ldcache).",
+                .help = "Comma-separated hooks to leave out of generated CDI specs: all, "
+                        "create-symlinks, enable-cuda-compat, update-ldcache, "
+                        "disable-device-node-modification.",
         },
         {
                 OPT("strict-config", BOOL, strict_config),

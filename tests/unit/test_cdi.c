@@ -341,42 +341,54 @@ gpu_spec_common_edits(void **state)
     json_decref(spec);
 }
 
+/* The args of hooks[i] equal want[0..n) exactly. */
+static void
+hook_args_are(const json_t *hooks, size_t i, const char *const *want, size_t n)
+{
+    const json_t *args = json_object_get(json_array_get(hooks, i), "args");
+    assert_int_equal(json_array_size(args), n);
+    for (size_t k = 0; k < n; k++) {
+        assert_string_equal(json_string_value(json_array_get(args, k)), want[k]);
+    }
+}
+
 static void
 gpu_spec_hooks(void **state)
 {
     struct fixture *f = *state;
     json_t *spec = render(f, GDP_CDI_GPU, NULL);
     const json_t *hooks = json_object_get(json_object_get(spec, "containerEdits"), "hooks");
-    assert_int_equal(json_array_size(hooks), 2);
+    assert_int_equal(json_array_size(hooks), 4);
     assert_string_equal(str_at(hooks, "0.hookName"), "createContainer");
     assert_string_equal(str_at(hooks, "0.path"), "/usr/bin/nvidia-ctk");
     static const char *const symlinks[] = {"nvidia-ctk", "hook", "create-symlinks", "--link",
                                            "libcuda.so.1::/usr/lib64/libcuda.so"};
+    static const char *const compat[] = {"nvidia-ctk", "hook", "enable-cuda-compat",
+                                         "--host-driver-version=" VER};
     static const char *const ldcache[] = {"nvidia-ctk", "hook", "update-ldcache", "--folder",
                                           "/usr/lib64"};
-    for (size_t i = 0; i < 5; i++) {
-        assert_string_equal(json_string_value(json_array_get(
-                                    json_object_get(json_array_get(hooks, 0), "args"), i)),
-                            symlinks[i]);
-        assert_string_equal(json_string_value(json_array_get(
-                                    json_object_get(json_array_get(hooks, 1), "args"), i)),
-                            ldcache[i]);
-    }
-    assert_int_equal(json_array_size(json_object_get(json_array_get(hooks, 1), "args")), 5);
+    static const char *const nodes[] = {"nvidia-ctk", "hook", "disable-device-node-modification"};
+    hook_args_are(hooks, 0, symlinks, ELEMENTSOF(symlinks));
+    hook_args_are(hooks, 1, compat, ELEMENTSOF(compat));
+    hook_args_are(hooks, 2, ldcache, ELEMENTSOF(ldcache));
+    hook_args_are(hooks, 3, nodes, ELEMENTSOF(nodes));
     json_decref(spec);
 
     (void)strcpy(f->hook, "/usr/local/bin/nvidia-cdi-hook");
     f->disable[0] = (char *)"create-symlinks";
-    f->cfg.cdi_disable_hooks = (struct gdp_strv){.v = f->disable, .n = 1};
+    f->disable[1] = (char *)"enable-cuda-compat";
+    f->cfg.cdi_disable_hooks = (struct gdp_strv){.v = f->disable, .n = 2};
     spec = render(f, GDP_CDI_GPU, NULL);
     hooks = json_object_get(json_object_get(spec, "containerEdits"), "hooks");
-    assert_int_equal(json_array_size(hooks), 1);
+    assert_int_equal(json_array_size(hooks), 2);
     assert_string_equal(str_at(hooks, "0.path"), "/usr/local/bin/nvidia-cdi-hook");
     assert_string_equal(str_at(hooks, "0.args.0"), "nvidia-cdi-hook");
     assert_string_equal(str_at(hooks, "0.args.1"), "update-ldcache");
+    assert_string_equal(str_at(hooks, "1.args.1"), "disable-device-node-modification");
     json_decref(spec);
 
     f->disable[0] = (char *)"all";
+    f->cfg.cdi_disable_hooks.n = 1;
     spec = render(f, GDP_CDI_GPU, NULL);
     assert_null(json_object_get(json_object_get(spec, "containerEdits"), "hooks"));
     json_decref(spec);
