@@ -100,9 +100,8 @@ gdp_ldcache_parse(const uint8_t *buf, size_t len, struct gdp_ldcache *ret, struc
 }
 
 static int
-read_all(int fd, size_t size, uint8_t **ret)
+read_all(int fd, uint8_t *buf, size_t size)
 {
-    _cleanup_free_ uint8_t *buf = gdp_malloc(size > 0 ? size : 1);
     size_t got = 0;
     while (got < size) {
         ssize_t r = read(fd, buf + got, size - got);
@@ -114,7 +113,6 @@ read_all(int fd, size_t size, uint8_t **ret)
         }
         got += (size_t)r;
     }
-    *ret = TAKE_PTR(buf);
     return 0;
 }
 
@@ -133,8 +131,8 @@ gdp_ldcache_load(const char *root, struct gdp_ldcache *ret, struct gdp_diag *dia
         return gdp_diag_set(diag, -EFBIG, "%s: not a regular file of at most %u bytes", path,
                             GDP_LDCACHE_MAX_SIZE);
     }
-    _cleanup_free_ uint8_t *buf = NULL;
-    int r = read_all(fd, (size_t)st.st_size, &buf);
+    _cleanup_free_ uint8_t *buf = gdp_malloc((size_t)st.st_size + 1);
+    int r = read_all(fd, buf, (size_t)st.st_size);
     if (r < 0) {
         return gdp_diag_set(diag, r, "%s: %s", path, gdp_strerror(r));
     }

@@ -364,7 +364,7 @@ gpu_spec_hooks(void **state)
     static const char *const symlinks[] = {"nvidia-ctk", "hook", "create-symlinks", "--link",
                                            "libcuda.so.1::/usr/lib64/libcuda.so"};
     static const char *const compat[] = {"nvidia-ctk", "hook", "enable-cuda-compat",
-                                         "--host-driver-version=" VER};
+                                         ("--host-driver-version=" VER)};
     static const char *const ldcache[] = {"nvidia-ctk", "hook", "update-ldcache", "--folder",
                                           "/usr/lib64"};
     static const char *const nodes[] = {"nvidia-ctk", "hook", "disable-device-node-modification"};
