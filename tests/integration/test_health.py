@@ -140,6 +140,7 @@ def test_unlisted_xid_stays_unhealthy_unless_listed(health):
     assert w.next()[A100_IDS[1]] == "Unhealthy"
     assert w.next(5)[A100_IDS[1]] == "Healthy"
     listed.wait_log("listed in --health-recover-xids")
+    listed.wait_log("--health-recover-xids=[200] recover after the quiet period")
 
 
 def test_gpu_lost_and_back(health):
