@@ -365,6 +365,17 @@ const struct gdp_opt gdp_opts[] = {
                         "passes, besides the transient ones of docs/health.md; any other fatal XID "
                         "keeps it unhealthy until its GPU is seen reset (ours).",
         },
+        {
+                OPT("driver-capabilities", STRV, driver_capabilities),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("NVIDIA_DRIVER_CAPABILITIES"),
+                .def = "",
+                .arg = "LIST",
+                .help = "Driver capabilities the CDI gpu spec provides (NVIDIA's image sets "
+                        "compute,utility); graphics, display or all add the graphics files "
+                        "(ours).",
+        },
 };
 
 const size_t gdp_n_opts = ELEMENTSOF(gdp_opts);

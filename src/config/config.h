@@ -182,6 +182,7 @@ struct gdp_config {
     bool strict_config; /* unknown config-file keys are errors, not warnings */
     unsigned health_recover_xids[GDP_HEALTH_RECOVER_XIDS_MAX]; /* recover after the quiet period */
     size_t n_health_recover_xids;
+    struct gdp_strv driver_capabilities; /* NVIDIA_DRIVER_CAPABILITIES, for CDI graphics files */
     /* from the config file only */
     struct gdp_gfd_config gfd;
     struct gdp_resource_patterns resource_gpus; /* resources.gpus */

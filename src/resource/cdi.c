@@ -294,6 +294,19 @@ feature(const struct gdp_config *cfg, const char *name)
     return false;
 }
 
+/* NVIDIA_DRIVER_CAPABILITIES asks for graphics: "graphics", "display" or "all". */
+static bool
+wants_graphics(const struct gdp_config *cfg)
+{
+    for (size_t i = 0; i < cfg->driver_capabilities.n; i++) {
+        const char *c = cfg->driver_capabilities.v[i];
+        if (streq(c, "graphics") || streq(c, "display") || streq(c, "all")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 add_ipc(const struct gen *g, json_t *mounts)
 {
@@ -421,9 +434,9 @@ gpu_common_edits(const struct gen *g)
 {
     _cleanup_(gdp_cdi_driver_done) struct gdp_cdi_driver drv = {0};
     _cleanup_(strv_done) struct gdp_strv firmware = {0};
-    gdp_cdi_driver_find(g->drv_ctr, g->node->driver_version,
-                        feature(g->cfg, FEATURE_EXPLICIT_LIBS) ? GDP_CDI_DRIVER_EXPLICIT_LIBS : 0,
-                        &drv);
+    unsigned flags = (feature(g->cfg, FEATURE_EXPLICIT_LIBS) ? GDP_CDI_DRIVER_EXPLICIT_LIBS : 0u) |
+                     (wants_graphics(g->cfg) ? GDP_CDI_DRIVER_GRAPHICS : 0u);
+    gdp_cdi_driver_find(g->drv_ctr, g->node->driver_version, flags, &drv);
     find_firmware(g, &firmware);
     json_t *edits = json_object();
     json_set(edits, "env", json_pack("[s]", "NVIDIA_VISIBLE_DEVICES=void"));
@@ -445,6 +458,9 @@ gpu_common_edits(const struct gen *g)
     add_ipc(g, mounts);
     for (size_t i = 0; i < firmware.n; i++) {
         json_add(mounts, mount(g, firmware.v[i], MOUNT_RO));
+    }
+    for (size_t i = 0; i < drv.files.n; i++) {
+        json_add(mounts, mount(g, drv.files.v[i], MOUNT_RO));
     }
     set_nonempty(edits, "mounts", mounts);
     return edits;

@@ -55,6 +55,18 @@ static const char *const special_links[][3] = {
         {"libnvidia-opticalflow.so", "libnvidia-opticalflow.so.1", "libnvidia-opticalflow.so"},
 };
 
+/* Graphics files nvcdi mounts, each the first found under /etc, then /usr/share. */
+static const char *const graphics_files[] = {
+        "glvnd/egl_vendor.d/10_nvidia.json",
+        "vulkan/icd.d/nvidia_icd.json",
+        "vulkan/icd.d/nvidia_layers.json",
+        "vulkan/implicit_layer.d/nvidia_layers.json",
+        "egl/egl_external_platform.d/15_nvidia_gbm.json",
+        "egl/egl_external_platform.d/10_nvidia_wayland.json",
+        "nvidia/nvoptix.bin",
+};
+static const char *const graphics_dirs[] = {"/etc", "/usr/share"};
+
 static void
 strv_push(struct gdp_strv *sv, char *owned)
 {
@@ -271,6 +283,67 @@ links_for(const char *root, const struct gdp_ldcache *c, const char *lib, struct
     }
 }
 
+/* The regular file at path inside root, or false. */
+static bool
+is_file(const char *root, const char *path)
+{
+    _cleanup_free_ char *full = gdp_path_join(root, path);
+    struct stat st;
+    return stat(full, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The Xorg modules from the first driver directory (else Debian's) that has them. */
+static void
+add_xorg(const char *root, const char *version, const struct gdp_strv *dirs,
+         struct gdp_cdi_driver *d)
+{
+    _cleanup_free_ char *glx = gdp_asprintf("libglxserver_nvidia.so.%s", version);
+    const char *const names[] = {"nvidia_drv.so", glx};
+    for (size_t n = 0; n < ELEMENTSOF(names); n++) {
+        for (size_t i = 0; i <= dirs->n; i++) {
+            const char *dir = i < dirs->n ? dirs->v[i] : "/usr/lib/x86_64-linux-gnu";
+            _cleanup_free_ char *p = gdp_asprintf("%s/nvidia/xorg/%s", dir, names[n]);
+            if (!is_file(root, p)) {
+                continue;
+            }
+            _cleanup_free_ char *xdir = dir_name(p);
+            if (n == 1) {
+                add_link(d, glx, xdir, "libglxserver_nvidia.so");
+            }
+            strv_push(&d->files, TAKE_PTR(p));
+            break;
+        }
+    }
+    if (is_file(root, "/usr/share/X11/xorg.conf.d/10-nvidia.conf")) {
+        strv_push(&d->files, gdp_strdup("/usr/share/X11/xorg.conf.d/10-nvidia.conf"));
+    }
+}
+
+/* nvcdi's graphics mounts: the GBM library, the configuration files, the Xorg modules. */
+static void
+add_graphics(const char *root, const char *version, const struct gdp_ldcache *c,
+             const struct gdp_strv *dirs, struct gdp_cdi_driver *d)
+{
+    struct gdp_cdi_driver gbm = {0};
+    add_cached(root, c, "libnvidia-egl-gbm.so.", &gbm);
+    for (size_t i = 0; i < gbm.libs.n; i++) {
+        if (!strv_has(&d->libs, gbm.libs.v[i])) {
+            strv_push(&d->files, gdp_strdup(gbm.libs.v[i]));
+        }
+    }
+    gdp_cdi_driver_done(&gbm);
+    for (size_t i = 0; i < ELEMENTSOF(graphics_files); i++) {
+        for (size_t j = 0; j < ELEMENTSOF(graphics_dirs); j++) {
+            _cleanup_free_ char *p = gdp_asprintf("%s/%s", graphics_dirs[j], graphics_files[i]);
+            if (is_file(root, p)) {
+                strv_push(&d->files, TAKE_PTR(p));
+                break;
+            }
+        }
+    }
+    add_xorg(root, version, dirs, d);
+}
+
 void
 gdp_cdi_driver_find(const char *root, const char *version, unsigned flags,
                     struct gdp_cdi_driver *ret)
@@ -302,6 +375,9 @@ gdp_cdi_driver_find(const char *root, const char *version, unsigned flags,
     for (size_t i = 0; i < ret->libs.n; i++) {
         links_for(root, &cache, ret->libs.v[i], ret);
     }
+    if (flags & GDP_CDI_DRIVER_GRAPHICS) {
+        add_graphics(root, version, &cache, &dirs, ret);
+    }
     gdp_ldcache_done(&cache);
 }
 
@@ -311,5 +387,6 @@ gdp_cdi_driver_done(struct gdp_cdi_driver *d)
     strv_free(&d->libs);
     strv_free(&d->dirs);
     strv_free(&d->links);
+    strv_free(&d->files);
     d->from_ldcache = false;
 }

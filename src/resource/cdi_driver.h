@@ -5,7 +5,9 @@
  * search), every *.so.<driver version> in them and in their vdpau/ subdirectory, the legacy
  * libnvidia-nvvm70 library, optionally the explicit GL/EGL/OpenCL list, and the symlinks the
  * create-symlinks hook makes in the container (each library's SONAME, libcuda.so,
- * libGLX_indirect.so.0, libnvidia-opticalflow.so). Paths are those inside the driver root.
+ * libGLX_indirect.so.0, libnvidia-opticalflow.so), and on request the graphics files (EGL,
+ * Vulkan and GBM configuration, OptiX data, the Xorg driver modules). Paths are those inside
+ * the driver root.
  */
 #pragma once
 
@@ -15,14 +17,17 @@
 
 /* Options of gdp_cdi_driver_find(). */
 enum gdp_cdi_driver_flags {
-    GDP_CDI_DRIVER_EXPLICIT_LIBS = 1u
-                                   << 0, /* --cdi-feature-flags enable-explicit-driver-libraries */
+    /* --cdi-feature-flags enable-explicit-driver-libraries */
+    GDP_CDI_DRIVER_EXPLICIT_LIBS = 1u << 0,
+    /* graphics files, when NVIDIA_DRIVER_CAPABILITIES asks for them */
+    GDP_CDI_DRIVER_GRAPHICS = 1u << 1,
 };
 
 struct gdp_cdi_driver {
     struct gdp_strv libs;  /* library paths, by directory, sorted within one */
     struct gdp_strv dirs;  /* the directories holding libs, in first-seen order */
     struct gdp_strv links; /* create-symlinks arguments "<target>::<link path>" */
+    struct gdp_strv files; /* GDP_CDI_DRIVER_GRAPHICS: ICD/EGL/Vulkan files, Xorg modules */
     bool from_ldcache;     /* the directories came from <root>/etc/ld.so.cache */
 };
 

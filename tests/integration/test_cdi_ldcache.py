@@ -56,9 +56,9 @@ def driver_root(plugin, tmp_path):
     return root
 
 
-def generate(plugin, *args):
+def generate(plugin, *args, env=None):
     out = plugin.tmp / "spec.json"
-    p = plugin.run("cdi", "generate", f"--output={out}", *args, node="single-gpu.yaml")
+    p = plugin.run("cdi", "generate", f"--output={out}", *args, node="single-gpu.yaml", env=env)
     assert p.returncode == 0, p.stderr
     return json.loads(out.read_text())
 
@@ -148,3 +148,26 @@ def test_ipc_discoverer_and_gids_feature_flags(plugin, driver_root):
     assert "additionalGids" not in spec["containerEdits"]
     assert "additionalGids" not in spec["devices"][0]["containerEdits"]
     assert not any("persistenced" in m["containerPath"] for m in spec["containerEdits"]["mounts"])
+
+
+def test_graphics_files_when_driver_capabilities_ask(plugin, driver_root):
+    files = ["usr/share/glvnd/egl_vendor.d/10_nvidia.json",
+             "etc/vulkan/icd.d/nvidia_icd.json",
+             "usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json",
+             "usr/share/nvidia/nvoptix.bin",
+             f"{LIBDIR.lstrip('/')}/nvidia/xorg/nvidia_drv.so",
+             f"{LIBDIR.lstrip('/')}/nvidia/xorg/libglxserver_nvidia.so.{VERSION}",
+             "usr/share/X11/xorg.conf.d/10-nvidia.conf"]
+    for rel in files:
+        (driver_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (driver_root / rel).write_text("")
+    compute = generate(plugin, env={"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"})
+    mounts = {m["containerPath"] for m in compute["containerEdits"]["mounts"]}
+    assert not any(("/" + rel) in mounts for rel in files)
+    for caps in ("graphics", "compute,display", "all"):
+        spec = generate(plugin, env={"NVIDIA_DRIVER_CAPABILITIES": caps})
+        mounts = [m["containerPath"] for m in spec["containerEdits"]["mounts"]]
+        assert mounts[-len(files):] == ["/" + rel for rel in files], caps
+        links = hooks_by_name(spec)["create-symlinks"][1::2]
+        assert (f"libglxserver_nvidia.so.{VERSION}::{LIBDIR}/nvidia/xorg/libglxserver_nvidia.so"
+                in links)
