@@ -319,6 +319,19 @@ add_xorg(const char *root, const char *version, const struct gdp_strv *dirs,
     }
 }
 
+/* Adds the first of /etc/<rel>, /usr/share/<rel> that is a file to d->files. */
+static void
+add_first(const char *root, const char *rel, struct gdp_cdi_driver *d)
+{
+    for (size_t j = 0; j < ELEMENTSOF(graphics_dirs); j++) {
+        _cleanup_free_ char *p = gdp_asprintf("%s/%s", graphics_dirs[j], rel);
+        if (is_file(root, p)) {
+            strv_push(&d->files, TAKE_PTR(p));
+            return;
+        }
+    }
+}
+
 /* nvcdi's graphics mounts: the GBM library, the configuration files, the Xorg modules. */
 static void
 add_graphics(const char *root, const char *version, const struct gdp_ldcache *c,
@@ -333,13 +346,7 @@ add_graphics(const char *root, const char *version, const struct gdp_ldcache *c,
     }
     gdp_cdi_driver_done(&gbm);
     for (size_t i = 0; i < ELEMENTSOF(graphics_files); i++) {
-        for (size_t j = 0; j < ELEMENTSOF(graphics_dirs); j++) {
-            _cleanup_free_ char *p = gdp_asprintf("%s/%s", graphics_dirs[j], graphics_files[i]);
-            if (is_file(root, p)) {
-                strv_push(&d->files, TAKE_PTR(p));
-                break;
-            }
-        }
+        add_first(root, graphics_files[i], d);
     }
     add_xorg(root, version, dirs, d);
 }
