@@ -70,8 +70,9 @@ char *gdp_mps_root_ctr(const struct gdp_config *cfg);
 /*
  * Start-up rules for MPS that need the discovered devices, beyond what gdp_config_finish()
  * already refuses (--mps-root missing, --mig-strategy=mixed): no replicated device of an
- * MPS-shared resource of set may be a MIG device ("sharing using MPS is not supported for MIG devices"), and no
- * GPU may carry more replicas than its MPS client limit (gdp_mps_max_clients()). Returns 0 (also
+ * MPS-shared resource of set may be a MIG device ("sharing using MPS is not supported for
+ * MIG devices"), and no GPU may carry more replicas than its MPS client limit
+ * (gdp_mps_max_clients()). Returns 0 (also
  * when MPS is not in use) or GDP_E_CONFIG with diag naming the resource, the device and the
  * limit. The plugin calls it before serving, the control daemon before starting.
  */
