@@ -76,7 +76,9 @@ device_json(const struct gdp_config *cfg, const struct gdp_node *node, const str
     (void)json_object_set_new(o, "reason", json_str_or_null(d->reason));
     (void)json_object_set_new(o, "numaNode", numa_json(d->numa_node));
     (void)json_object_set_new(o, "name", json_str_or_null(d->name));
-    (void)json_object_set_new(o, "memoryMiB", json_integer((json_int_t)(d->memory_bytes / MIB)));
+    (void)json_object_set_new(
+            o, "memoryMiB",
+            d->memory_bytes > 0 ? json_integer((json_int_t)(d->memory_bytes / MIB)) : json_null());
     (void)json_object_set_new(o, "computeCapability",
                               json_sprintf("%d.%d", d->cc_major, d->cc_minor));
     (void)json_object_set_new(o, "deviceNodes", device_nodes_json(d));

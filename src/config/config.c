@@ -297,13 +297,15 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("cdi-feature-flags", STRV, cdi_feature_flags),
-                .implemented = false,
+                .implemented = true,
                 .scope = SERVE_AND_LIST,
                 .env = STRS("CDI_FEATURE_FLAGS"),
                 .def = "",
                 .arg = "LIST",
-                .help = "Comma-separated feature flags for CDI spec generation (for example "
-                        "enable-explicit-driver-libraries).",
+                .help = "Comma-separated feature flags for CDI spec generation: "
+                        "enable-explicit-driver-libraries, disable-ipc-discoverer and "
+                        "no-additional-gids-for-device-nodes act; NVIDIA's other flags are "
+                        "accepted.",
         },
         {
                 OPT("cdi-disable-hooks", STRV, cdi_disable_hooks),
@@ -312,8 +314,9 @@ const struct gdp_opt gdp_opts[] = {
                 .env = STRS("CDI_DISABLE_HOOKS"),
                 .def = "",
                 .arg = "LIST",
-                .help = "Comma-separated hooks to leave out of generated CDI specs (for example all, "
-                        "create-symlinks, update-ldcache).",
+                .help = "Comma-separated hooks to leave out of generated CDI specs: all, "
+                        "create-symlinks, enable-cuda-compat, update-ldcache, "
+                        "disable-device-node-modification.",
         },
         {
                 OPT("oneshot", BOOL, gfd.oneshot),
@@ -505,6 +508,33 @@ const struct gdp_opt gdp_opts[] = {
                 .scope = GDP_CMD_LIST,
                 .def = "false",
                 .help = "Also print the GPU topology matrix, as nvidia-smi topo -m does.",
+        },
+        {
+                OPT("health-recover-xids", UINT_LIST, health_recover_xids),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .off_n = offsetof(struct gdp_config, n_health_recover_xids),
+                .max_n = GDP_HEALTH_RECOVER_XIDS_MAX,
+                .max_value = 1023,
+                .allowed = "at most 64 XIDs, each from 0 to 1023",
+                .env = STRS("GDP_HEALTH_RECOVER_XIDS"),
+                .def = "",
+                .arg = "XIDS",
+                .key = "flags.healthRecoverXIDs",
+                .help = "XIDs after which a device becomes healthy again once the quiet period "
+                        "passes, besides the transient ones of docs/health.md; any other fatal XID "
+                        "keeps it unhealthy until its GPU is seen reset (ours).",
+        },
+        {
+                OPT("driver-capabilities", STRV, driver_capabilities),
+                .implemented = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("NVIDIA_DRIVER_CAPABILITIES"),
+                .def = "",
+                .arg = "LIST",
+                .help = "Driver capabilities the CDI gpu spec provides (NVIDIA's image sets "
+                        "compute,utility); graphics, display or all add the graphics files "
+                        "(ours).",
         },
 };
 

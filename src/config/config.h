@@ -148,6 +148,8 @@ struct gdp_sharing {
     struct gdp_replication mps;
 };
 
+#define GDP_HEALTH_RECOVER_XIDS_MAX 64 /* --health-recover-xids entries */
+
 struct gdp_config {
     enum gdp_mig_strategy mig_strategy;
     bool fail_on_init_error;
@@ -183,6 +185,9 @@ struct gdp_config {
     bool topology;      /* list --topology */
     bool help;          /* --help was given: print help, do nothing else */
     bool strict_config; /* unknown config-file keys are errors, not warnings */
+    unsigned health_recover_xids[GDP_HEALTH_RECOVER_XIDS_MAX]; /* recover after the quiet period */
+    size_t n_health_recover_xids;
+    struct gdp_strv driver_capabilities; /* NVIDIA_DRIVER_CAPABILITIES, for CDI graphics files */
     /* from the config file only */
     struct gdp_gfd_config gfd;
     /* gpu-feature-discovery's NodeFeature API client settings: accepted, not used yet */

@@ -337,10 +337,15 @@ apply_opt(struct gdp_yfile *f, size_t idx, yaml_node_t *v, const char *path)
     if (r < 0) {
         return r;
     }
-    /* An explicit flag or env var wins, but the file's value must still be valid. */
-    _cleanup_(gdp_config_done) struct gdp_config scratch = {0};
-    bool overridden = (f->c->set_mask & gdp_opt_bit(idx)) != 0;
-    r = gdp_opt_set(overridden ? &scratch : f->c, o, text, false, NULL, f->diag);
+    /*
+     * An explicit flag or env var wins. As in NVIDIA's plugin, the file's value then only has
+     * to have the right YAML type (checked above): its value is never validated, because
+     * validation applies to the final value.
+     */
+    if ((f->c->set_mask & gdp_opt_bit(idx)) != 0) {
+        return 0;
+    }
+    r = gdp_opt_set(f->c, o, text, false, NULL, f->diag);
     if (r < 0) {
         return gdp_diag_prefix(f->diag, r, "%s:%zu:%zu: %s", f->name, v->start_mark.line + 1,
                                v->start_mark.column + 1, path);

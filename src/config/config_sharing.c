@@ -19,7 +19,11 @@
 #define MAX_RESOURCES     64
 #define MAX_OVERRIDES     64
 #define MAX_DEVICE_IDS    1024
-#define MAX_REPLICAS      1024
+/*
+ * NVIDIA sets no cap. Ours keeps a resource's ID list bounded: 16384 replicas of one GPU are
+ * about 1.1 MB of ListAndWatch and 2 MiB of memory; docs/config.md says so.
+ */
+#define MAX_REPLICAS 16384
 
 /* ---- names, patterns, device ids ---- */
 

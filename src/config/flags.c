@@ -174,6 +174,10 @@ apply_env(struct gdp_config *c, enum gdp_cmd cmd, size_t idx, char **envp, struc
         if ((o->type == GDP_OPT_BOOL || o->type == GDP_OPT_OPTBOOL) && value[0] == '\0') {
             value = "false";
         }
+        /* ... and an empty integer-list variable is ignored: the file or default stays */
+        if (o->type == GDP_OPT_UINT_LIST && value[0] == '\0') {
+            return 0;
+        }
         char origin[160];
         (void)snprintf(origin, sizeof origin, "environment variable %s (flag --%s)", *name,
                        o->name);

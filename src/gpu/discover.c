@@ -139,6 +139,19 @@ add_problem(struct discovery *dc, const char *index_str, const struct gdp_diag *
     (void)gdp_strlcpy(p->reason, diag->msg, sizeof p->reason);
 }
 
+/*
+ * Total memory is informational: some GPUs and vGPU setups answer NOT_SUPPORTED, and NVIDIA's
+ * plugin has ignored any failure here since v0.18. Memory stays 0 (unknown), the device healthy.
+ */
+static void
+read_memory(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_device *d)
+{
+    struct gdp_diag ignored = {0};
+    if (gdp_nvml_device_memory(dc->nv, h, &d->memory_bytes, &ignored) < 0) {
+        d->memory_bytes = 0;
+    }
+}
+
 /* Records the first failure of a device: it stays listed, but unhealthy. */
 static void
 mark_failed(struct gdp_device *d, int r, const struct gdp_diag *diag)
@@ -170,7 +183,7 @@ gpu_attributes(struct discovery *dc, struct gdp_nvml_device *h, struct gdp_devic
     struct gdp_diag diag = {0};
     char bus[GDP_NVML_BUSID_MAX] = "";
     mark_failed(d, gdp_nvml_device_name(dc->nv, h, d->name, sizeof d->name, &diag), &diag);
-    mark_failed(d, gdp_nvml_device_memory(dc->nv, h, &d->memory_bytes, &diag), &diag);
+    read_memory(dc, h, d);
     mark_failed(d, gdp_nvml_device_minor(dc->nv, h, &d->minor, &diag), &diag);
     mark_failed(d, gdp_nvml_device_cuda_cc(dc->nv, h, &d->cc_major, &d->cc_minor, &diag), &diag);
     mark_failed(d, gdp_nvml_device_mig_mode(dc->nv, h, &d->mig_capable, &d->mig_enabled, &diag),
@@ -205,7 +218,7 @@ mig_attributes(struct discovery *dc, struct gdp_nvml_device *parent, struct gdp_
     struct gdp_diag diag = {0};
     struct gdp_nvml_mig_info info;
     mark_failed(m, gdp_nvml_device_name(dc->nv, h, m->name, sizeof m->name, &diag), &diag);
-    mark_failed(m, gdp_nvml_device_memory(dc->nv, h, &m->memory_bytes, &diag), &diag);
+    read_memory(dc, h, m);
     int r = gdp_nvml_mig_info(dc->nv, parent, h, &info, &diag);
     mark_failed(m, r, &diag);
     if (r < 0) {

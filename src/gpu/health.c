@@ -8,8 +8,10 @@
  *   BASE      discovery already found it unhealthy (never cleared here);
  *   REGISTER  its GPU could not be registered for events (never cleared);
  *   LOST      the probe found its GPU not answering (cleared when it answers again);
- *   RESET     a reset-class XID (cleared when the GPU answers again after a failed probe);
- *   XID       any other fatal XID (cleared after the quiet period without further XIDs).
+ *   RESET     a reset-class or unlisted XID (cleared when the GPU answers again after a
+ *             failed probe);
+ *   XID       a transient or operator-listed XID (cleared after the quiet period without
+ *             further XIDs).
  * With recovery off, nothing is ever cleared, as in NVIDIA's plugin.
  */
 #include "gpu/health.h"
@@ -105,6 +107,46 @@ bit_set(uint8_t *bits, uint64_t xid, bool on)
 {
     uint8_t m = (uint8_t)(1u << (xid % 8));
     bits[xid / 8] = on ? (uint8_t)(bits[xid / 8] | m) : (uint8_t)(bits[xid / 8] & ~m);
+}
+
+void
+gdp_health_config_set_recover(struct gdp_health_config *cfg, const unsigned *xids, size_t n)
+{
+    memset(cfg->xid_recover, 0, sizeof cfg->xid_recover);
+    for (size_t i = 0; i < n; i++) {
+        if (xids[i] < GDP_XID_LIMIT) {
+            bit_set(cfg->xid_recover, xids[i], true);
+        }
+    }
+}
+
+enum gdp_xid_rule
+gdp_health_xid_rule(const struct gdp_health_config *cfg, uint64_t xid)
+{
+    if (bit_get(cfg->xid_recover, xid)) {
+        return GDP_XID_RULE_LISTED;
+    }
+    const struct xid_info *x = xid_find(xid);
+    if (x == NULL) {
+        return GDP_XID_RULE_UNLISTED;
+    }
+    return x->reset ? GDP_XID_RULE_RESET : GDP_XID_RULE_TRANSIENT;
+}
+
+const char *
+gdp_health_xid_rule_name(enum gdp_xid_rule rule)
+{
+    switch (rule) {
+    case GDP_XID_RULE_TRANSIENT:
+        return "transient";
+    case GDP_XID_RULE_LISTED:
+        return "listed in --health-recover-xids";
+    case GDP_XID_RULE_RESET:
+        return "reset-class";
+    case GDP_XID_RULE_UNLISTED:
+        return "not a known transient XID";
+    }
+    return "unknown";
 }
 
 bool
@@ -413,13 +455,15 @@ xid_reason(const struct gdp_health_state *st, const struct dev_state *s, bool re
 {
     uint64_t xid = reset ? s->reset_xid : s->xid;
     const char *text = gdp_health_xid_text(xid);
-    char until[96] = "";
+    const char *rule = gdp_health_xid_rule_name(gdp_health_xid_rule(&st->cfg, xid));
+    char until[128] = "";
     if (st->cfg.recovery && reset) {
-        (void)gdp_strlcpy(until, ": waiting for a GPU reset", sizeof until);
+        (void)snprintf(until, sizeof until, ": %s, waiting for a GPU reset", rule);
     } else if (st->cfg.recovery) {
         char period[32];
         format_duration(st->cfg.quiet_period_ms, period, sizeof period);
-        (void)snprintf(until, sizeof until, ": healthy again after %s without XIDs", period);
+        (void)snprintf(until, sizeof until, ": %s, healthy again after %s without XIDs", rule,
+                       period);
     }
     (void)snprintf(buf, len, "XID %" PRIu64 "%s (%s)%s", xid, s->scope,
                    text != NULL ? text : "fatal", until);
@@ -500,7 +544,8 @@ mark_xid(struct gdp_health_state *st, size_t i, size_t g, const struct gdp_healt
          uint64_t now_ms)
 {
     struct dev_state *s = &st->dev[i];
-    bool reset = gdp_health_xid_needs_reset(rec->xid);
+    enum gdp_xid_rule rule = gdp_health_xid_rule(&st->cfg, rec->xid);
+    bool reset = rule == GDP_XID_RULE_RESET || rule == GDP_XID_RULE_UNLISTED;
     s->scope[0] = '\0';
     if (rec->gi != GDP_NVML_NO_ID) {
         (void)snprintf(s->scope, sizeof s->scope, " on GI %u CI %d", rec->gi,

@@ -25,8 +25,26 @@ struct gdp_health_config {
     uint64_t quiet_period_ms;   /* GDP_HEALTH_QUIET_PERIOD */
     uint64_t probe_interval_ms; /* GDP_HEALTH_PROBE_INTERVAL; 0: no probe */
     bool xid_default_fatal;     /* what an XID not in xid_listed means */
-    uint8_t xid_listed[GDP_XID_LIMIT / 8]; /* XIDs that mean the opposite of the default */
+    uint8_t xid_listed[GDP_XID_LIMIT / 8];  /* XIDs that mean the opposite of the default */
+    uint8_t xid_recover[GDP_XID_LIMIT / 8]; /* --health-recover-xids: quiet-period recovery */
 };
+
+/* Which recovery rule a fatal XID falls under (docs/health.md, "Recovery"). */
+enum gdp_xid_rule {
+    GDP_XID_RULE_TRANSIENT = 0, /* documented transient: healthy after the quiet period */
+    GDP_XID_RULE_LISTED,        /* in --health-recover-xids: healthy after the quiet period */
+    GDP_XID_RULE_RESET,         /* documented reset-class: healthy once the GPU is seen reset */
+    GDP_XID_RULE_UNLISTED,      /* any other XID: as reset-class (NVIDIA never recovers) */
+};
+
+/* Sets cfg's operator-listed XIDs (--health-recover-xids); XIDs >= GDP_XID_LIMIT are skipped. */
+void gdp_health_config_set_recover(struct gdp_health_config *cfg, const unsigned *xids, size_t n);
+
+/* The recovery rule for xid under cfg: the operator's list first, then our XID table. */
+enum gdp_xid_rule gdp_health_xid_rule(const struct gdp_health_config *cfg, uint64_t xid);
+
+/* Short name of a rule for reasons and logs ("transient", "reset-class", ...); static. */
+const char *gdp_health_xid_rule_name(enum gdp_xid_rule rule);
 
 #define GDP_HEALTH_WARN_MAX         8
 #define GDP_HEALTH_WARN_LEN         160

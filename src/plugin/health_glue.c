@@ -7,6 +7,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/diag.h"
@@ -154,6 +155,25 @@ gdp_health_glue_stop(struct gdp_manager *m)
     m->generation++;
 }
 
+/* One line at start saying which XIDs recover by themselves (docs/health.md, "Recovery"). */
+static void
+log_recovery_rules(const struct gdp_config *cfg, const struct gdp_health_config *h)
+{
+    char listed[GDP_HEALTH_RECOVER_XIDS_MAX * 6] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < cfg->n_health_recover_xids && len < sizeof listed; i++) {
+        len += (size_t)snprintf(listed + len, sizeof listed - len, "%s%u", i > 0 ? "," : "",
+                                cfg->health_recover_xids[i]);
+    }
+    if (!h->recovery) {
+        log_info("health recovery off: an unhealthy device stays so until the plugin restarts");
+        return;
+    }
+    log_info("health recovery: transient XIDs and --health-recover-xids=[%s] recover after the "
+             "quiet period; reset-class and other XIDs wait for a GPU reset",
+             listed);
+}
+
 void
 gdp_health_glue_start(struct gdp_manager *m)
 {
@@ -169,6 +189,10 @@ gdp_health_glue_start(struct gdp_manager *m)
             uuids[n++] = node->devices[i].uuid;
         }
     }
+    /* the knob is in the config table, so a reload may change it */
+    gdp_health_config_set_recover(&m->health_cfg, m->cur->cfg.health_recover_xids,
+                                  m->cur->cfg.n_health_recover_xids);
+    log_recovery_rules(&m->cur->cfg, &m->health_cfg);
     m->health_state = gdp_health_state_new(&m->health_cfg, node);
     const struct gdp_health_opts opts = {
             .nv = m->cur->inv.nv,

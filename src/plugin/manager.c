@@ -40,7 +40,7 @@ gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *r
             .cfg = &m->cur->cfg,
             .node = m->cur->inv.node,
             .resource = res,
-            .dev_root_ctr = m->dev_root_ctr,
+            .dev_root_ctr = m->cur->dev_root_ctr,
             .imex = &m->cur->imex,
             .cdi_kinds = m->cur->cdi_kinds,
     };
@@ -56,6 +56,7 @@ snapshot_free(struct gdp_snapshot *s)
     }
     gdp_inventory_done(&s->inv);
     gdp_config_done(&s->cfg);
+    free(s->dev_root_ctr);
     free(s);
 }
 
@@ -86,6 +87,7 @@ snapshot_build(struct gdp_config *cfg, struct gdp_snapshot **ret, struct gdp_dia
     struct gdp_snapshot *s = gdp_calloc(1, sizeof *s);
     s->cfg = *cfg;
     *cfg = (struct gdp_config){0};
+    s->dev_root_ctr = gdp_cdi_dev_root_ctr(&s->cfg);
     int r = gdp_inventory_load(&s->cfg, &s->inv, diag);
     if (r >= 0) {
         r = prepare_allocations(s, diag);
@@ -319,7 +321,6 @@ gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg, const struct gdp_
         m->kubelet_name = slash != NULL ? slash + 1 : m->kubelet_socket;
     }
     m->socket_dir = socket_dir_for(m->kubelet_socket);
-    m->dev_root_ctr = gdp_cdi_dev_root_ctr(&m->cur->cfg);
     int r = install_signals(m, diag);
     if (r >= 0) {
         r = gdp_health_glue_setup(m, diag);
@@ -385,6 +386,5 @@ gdp_manager_free(struct gdp_manager *m)
     gdp_loop_timer_free(m->stop_timer);
     free(m->kubelet_socket);
     free(m->socket_dir);
-    free(m->dev_root_ctr);
     free(m);
 }

@@ -55,6 +55,7 @@ struct gdp_snapshot {
     struct gdp_inventory inv;
     struct gdp_imex imex;
     unsigned cdi_kinds;
+    char *dev_root_ctr; /* gdp_cdi_dev_root_ctr() of cfg: follows a reload */
 };
 
 struct gdp_manager {
@@ -64,7 +65,6 @@ struct gdp_manager {
     char *socket_dir;         /* fixed at start: a reload does not move sockets */
     char *kubelet_socket;     /* fixed at start; NULL: serve without registering */
     const char *kubelet_name; /* basename of kubelet_socket */
-    char *dev_root_ctr;
     struct gdp_entry **entries;
     size_t n_entries;
     /* watches */

@@ -27,25 +27,27 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
+#include "resource/cdi_driver.h"
 #include "resource/imex.h"
 
-#define HOOK_CREATE_SYMLINKS "create-symlinks"
-#define HOOK_UPDATE_LDCACHE  "update-ldcache"
+#define HOOK_CREATE_SYMLINKS    "create-symlinks"
+#define HOOK_UPDATE_LDCACHE     "update-ldcache"
+#define HOOK_CUDA_COMPAT        "enable-cuda-compat"
+#define HOOK_NO_DEVICE_NODE_MOD "disable-device-node-modification"
 
-/* Library directories, most specific first; a directory reached twice (symlinks) counts once. */
-static const char *const lib_dirs[] = {
-        "/usr/lib64",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/lib64",
-        "/lib/x86_64-linux-gnu",
-        "/lib/aarch64-linux-gnu",
-        "/usr/lib",
-        "/lib",
-};
+/* The --cdi-feature-flags we act on (the others NVIDIA defines change nothing here). */
+#define FEATURE_EXPLICIT_LIBS "enable-explicit-driver-libraries"
+#define FEATURE_NO_IPC        "disable-ipc-discoverer"
+#define FEATURE_NO_GIDS       "no-additional-gids-for-device-nodes"
+
 static const char *const bin_dirs[] = {"/usr/bin", "/usr/sbin", "/bin", "/sbin"};
-static const char *const binaries[] = {"nvidia-smi", "nvidia-debugdump", "nvidia-persistenced",
-                                       "nvidia-cuda-mps-control", "nvidia-cuda-mps-server"};
+static const char *const binaries[] = {"nvidia-smi",
+                                       "nvidia-debugdump",
+                                       "nvidia-persistenced",
+                                       "nvidia-cuda-mps-control",
+                                       "nvidia-cuda-mps-server",
+                                       "nvidia-imex",
+                                       "nvidia-imex-ctl"};
 /* Each row: alternatives for one IPC endpoint; the first that exists is mounted. */
 static const char *const ipc_paths[][2] = {
         {"/run/nvidia-persistenced/socket", "/var/run/nvidia-persistenced/socket"},
@@ -56,7 +58,7 @@ static const char *const firmware_dirs[] = {"/lib/firmware/nvidia", "/usr/lib/fi
 static const char *const control_nodes[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
                                             "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
 
-/* The gated kinds: device nodes (globs under the dev root) and files under the driver root. */
+/* The gated kinds: device nodes (globs under the dev root) and paths under the driver root. */
 struct extra_kind {
     enum gdp_cdi_kind kind;
     const char *nodes[3];
@@ -65,7 +67,7 @@ struct extra_kind {
 
 static const struct extra_kind extra_kinds[] = {
         {GDP_CDI_GDRCOPY, {"/dev/gdrdrv"}, {NULL}},
-        {GDP_CDI_GDS, {"/dev/nvidia-fs*"}, {"/etc/cufile.json"}},
+        {GDP_CDI_GDS, {"/dev/nvidia-fs*"}, {"/etc/cufile.json", "/run/udev"}},
         {GDP_CDI_MOFED, {"/dev/infiniband/uverbs*", "/dev/infiniband/rdma_cm"}, {NULL}},
 };
 
@@ -185,15 +187,23 @@ device_node(const struct gen *g, const char *path)
     return o;
 }
 
+/* Read-only bind mounts for the driver's files; IPC endpoints are read-write and noexec. */
+enum mount_kind {
+    MOUNT_RO = 0,
+    MOUNT_IPC,
+};
+
 static json_t *
-mount(const struct gen *g, const char *path, bool noexec)
+mount(const struct gen *g, const char *path, enum mount_kind kind)
 {
-    static const char *const opts[] = {"ro", "nosuid", "nodev", "bind", "noexec"};
+    static const char *const ro[] = {"ro", "nosuid", "nodev", "bind"};
+    static const char *const ipc[] = {"rw", "nosuid", "nodev", "bind", "noexec"};
     _cleanup_free_ char *host = gdp_path_join(g->drv_host, path);
     json_t *o = json_object();
     json_set(o, "hostPath", json_string(host));
     json_set(o, "containerPath", json_string(path));
-    json_set(o, "options", json_strv(opts, noexec ? 5 : 4));
+    json_set(o, "options",
+             kind == MOUNT_IPC ? json_strv(ipc, ELEMENTSOF(ipc)) : json_strv(ro, ELEMENTSOF(ro)));
     return o;
 }
 
@@ -247,21 +257,6 @@ seen_dir(const struct gen *g, const char *dir, struct stat *seen, size_t *n_seen
     return false;
 }
 
-/* The driver's libraries (*.so.<driver version>) and the directories they are in. */
-static void
-find_libraries(const struct gen *g, struct gdp_strv *libs, struct gdp_strv *dirs)
-{
-    struct stat seen[ELEMENTSOF(lib_dirs)];
-    size_t n_seen = 0;
-    _cleanup_free_ char *suffix = gdp_asprintf(".so.%s", g->node->driver_version);
-    for (size_t i = 0; i < ELEMENTSOF(lib_dirs); i++) {
-        if (!seen_dir(g, lib_dirs[i], seen, &n_seen) &&
-            list_files(g, lib_dirs[i], suffix, libs) > 0) {
-            strv_add(dirs, gdp_strdup(lib_dirs[i]));
-        }
-    }
-}
-
 static void
 find_firmware(const struct gen *g, struct gdp_strv *files)
 {
@@ -282,20 +277,47 @@ add_binaries(const struct gen *g, json_t *mounts)
         for (size_t j = 0; j < ELEMENTSOF(bin_dirs); j++) {
             _cleanup_free_ char *p = gdp_asprintf("%s/%s", bin_dirs[j], binaries[i]);
             if (exists_under(g->drv_ctr, p, S_IFREG)) {
-                json_add(mounts, mount(g, p, false));
+                json_add(mounts, mount(g, p, MOUNT_RO));
                 break;
             }
         }
     }
 }
 
+static bool
+feature(const struct gdp_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->cdi_feature_flags.n; i++) {
+        if (streq(cfg->cdi_feature_flags.v[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* NVIDIA_DRIVER_CAPABILITIES asks for graphics: "graphics", "display" or "all". */
+static bool
+wants_graphics(const struct gdp_config *cfg)
+{
+    for (size_t i = 0; i < cfg->driver_capabilities.n; i++) {
+        const char *c = cfg->driver_capabilities.v[i];
+        if (streq(c, "graphics") || streq(c, "display") || streq(c, "all")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 add_ipc(const struct gen *g, json_t *mounts)
 {
+    if (feature(g->cfg, FEATURE_NO_IPC)) {
+        return;
+    }
     for (size_t i = 0; i < ELEMENTSOF(ipc_paths); i++) {
         for (size_t j = 0; j < 2 && ipc_paths[i][j] != NULL; j++) {
             if (exists_under(g->drv_ctr, ipc_paths[i][j], 0)) {
-                json_add(mounts, mount(g, ipc_paths[i][j], true));
+                json_add(mounts, mount(g, ipc_paths[i][j], MOUNT_IPC));
                 break;
             }
         }
@@ -334,31 +356,32 @@ hook(const struct gen *g, const char *name, json_t *args)
     return json_pack("{s:s, s:s, s:o}", "hookName", "createContainer", "path", path, "args", all);
 }
 
+/* nvcdi's order: symlinks, CUDA compat, ldcache, then device-node modification off. */
 static void
-add_hooks(const struct gen *g, const struct gdp_strv *libs, const struct gdp_strv *dirs,
-          json_t *hooks)
+add_hooks(const struct gen *g, const struct gdp_cdi_driver *drv, json_t *hooks)
 {
-    _cleanup_free_ char *cuda = gdp_asprintf("/libcuda.so.%s", g->node->driver_version);
-    json_t *links = json_array();
-    for (size_t i = 0; i < libs->n; i++) {
-        char *p = strstr(libs->v[i], cuda);
-        if (p != NULL && p[strlen(cuda)] == '\0') {
-            json_add(links, json_string("--link"));
-            json_add(links, json_sprintf("libcuda.so.1::%.*s/libcuda.so", (int)(p - libs->v[i]),
-                                         libs->v[i]));
-        }
-    }
-    if (json_array_size(links) > 0 && hook_enabled(g->cfg, HOOK_CREATE_SYMLINKS)) {
-        json_add(hooks, hook(g, HOOK_CREATE_SYMLINKS, json_incref(links)));
-    }
-    json_decref(links);
-    if (dirs->n > 0 && hook_enabled(g->cfg, HOOK_UPDATE_LDCACHE)) {
+    if (drv->links.n > 0 && hook_enabled(g->cfg, HOOK_CREATE_SYMLINKS)) {
         json_t *args = json_array();
-        for (size_t i = 0; i < dirs->n; i++) {
+        for (size_t i = 0; i < drv->links.n; i++) {
+            json_add(args, json_string("--link"));
+            json_add(args, json_string(drv->links.v[i]));
+        }
+        json_add(hooks, hook(g, HOOK_CREATE_SYMLINKS, args));
+    }
+    if (drv->libs.n > 0 && hook_enabled(g->cfg, HOOK_CUDA_COMPAT)) {
+        json_add(hooks, hook(g, HOOK_CUDA_COMPAT,
+                             json_pack("[s+]", "--host-driver-version=", g->node->driver_version)));
+    }
+    if (drv->dirs.n > 0 && hook_enabled(g->cfg, HOOK_UPDATE_LDCACHE)) {
+        json_t *args = json_array();
+        for (size_t i = 0; i < drv->dirs.n; i++) {
             json_add(args, json_string("--folder"));
-            json_add(args, json_string(dirs->v[i]));
+            json_add(args, json_string(drv->dirs.v[i]));
         }
         json_add(hooks, hook(g, HOOK_UPDATE_LDCACHE, args));
+    }
+    if (hook_enabled(g->cfg, HOOK_NO_DEVICE_NODE_MOD)) {
+        json_add(hooks, hook(g, HOOK_NO_DEVICE_NODE_MOD, json_array()));
     }
 }
 
@@ -373,14 +396,48 @@ set_nonempty(json_t *edits, const char *key, json_t *array)
     }
 }
 
+/*
+ * Sets edits' deviceNodes (consumed; nothing when empty) and, as nvcdi, additionalGids: the
+ * groups other than root that own the nodes, so that a container user may open them.
+ */
+static void
+set_nodes(const struct gen *g, json_t *edits, json_t *nodes)
+{
+    json_t *gids = json_array();
+    const json_t *n;
+    size_t i;
+    json_array_foreach(nodes, i, n)
+    {
+        _cleanup_free_ char *p =
+                gdp_path_join(g->dev_ctr, json_string_value(json_object_get(n, "path")));
+        struct stat st;
+        if (feature(g->cfg, FEATURE_NO_GIDS) || stat(p, &st) != 0 || st.st_gid == 0) {
+            continue;
+        }
+        bool seen = false;
+        const json_t *x;
+        size_t j;
+        json_array_foreach(gids, j, x)
+        {
+            seen = seen || json_integer_value(x) == (json_int_t)st.st_gid;
+        }
+        if (!seen) {
+            json_add(gids, json_integer((json_int_t)st.st_gid));
+        }
+    }
+    set_nonempty(edits, "deviceNodes", nodes);
+    set_nonempty(edits, "additionalGids", gids);
+}
+
 /* The gpu spec's containerEdits shared by every device: the driver as a whole. */
 static json_t *
 gpu_common_edits(const struct gen *g)
 {
-    _cleanup_(strv_done) struct gdp_strv libs = {0};
-    _cleanup_(strv_done) struct gdp_strv dirs = {0};
+    _cleanup_(gdp_cdi_driver_done) struct gdp_cdi_driver drv = {0};
     _cleanup_(strv_done) struct gdp_strv firmware = {0};
-    find_libraries(g, &libs, &dirs);
+    unsigned flags = (feature(g->cfg, FEATURE_EXPLICIT_LIBS) ? GDP_CDI_DRIVER_EXPLICIT_LIBS : 0u) |
+                     (wants_graphics(g->cfg) ? GDP_CDI_DRIVER_GRAPHICS : 0u);
+    gdp_cdi_driver_find(g->drv_ctr, g->node->driver_version, flags, &drv);
     find_firmware(g, &firmware);
     json_t *edits = json_object();
     json_set(edits, "env", json_pack("[s]", "NVIDIA_VISIBLE_DEVICES=void"));
@@ -390,27 +447,32 @@ gpu_common_edits(const struct gen *g)
             json_add(nodes, device_node(g, control_nodes[i]));
         }
     }
-    set_nonempty(edits, "deviceNodes", nodes);
+    set_nodes(g, edits, nodes);
     json_t *hooks = json_array();
-    add_hooks(g, &libs, &dirs, hooks);
+    add_hooks(g, &drv, hooks);
     set_nonempty(edits, "hooks", hooks);
     json_t *mounts = json_array();
-    for (size_t i = 0; i < libs.n; i++) {
-        json_add(mounts, mount(g, libs.v[i], false));
+    for (size_t i = 0; i < drv.libs.n; i++) {
+        json_add(mounts, mount(g, drv.libs.v[i], MOUNT_RO));
     }
     add_binaries(g, mounts);
     add_ipc(g, mounts);
     for (size_t i = 0; i < firmware.n; i++) {
-        json_add(mounts, mount(g, firmware.v[i], false));
+        json_add(mounts, mount(g, firmware.v[i], MOUNT_RO));
+    }
+    for (size_t i = 0; i < drv.files.n; i++) {
+        json_add(mounts, mount(g, drv.files.v[i], MOUNT_RO));
     }
     set_nonempty(edits, "mounts", mounts);
     return edits;
 }
 
 static json_t *
-cdi_device(const char *name, json_t *nodes)
+cdi_device(const struct gen *g, const char *name, json_t *nodes)
 {
-    return json_pack("{s:s, s:{s:o}}", "name", name, "containerEdits", "deviceNodes", nodes);
+    json_t *edits = json_object();
+    set_nodes(g, edits, nodes);
+    return json_pack("{s:s, s:o}", "name", name, "containerEdits", edits);
 }
 
 static int
@@ -434,7 +496,7 @@ gpu_device(const struct gen *g, const struct gdp_device *d, json_t **ret, struct
         json_add(nodes, device_node(g, path));
     }
     bool by_index = g->cfg->device_id_strategy == GDP_ID_INDEX;
-    *ret = cdi_device(by_index ? d->index_str : d->uuid, nodes);
+    *ret = cdi_device(g, by_index ? d->index_str : d->uuid, nodes);
     return 0;
 }
 
@@ -460,7 +522,7 @@ imex_devices(const struct gen *g, const struct gdp_imex *imex, json_t *devices)
         char path[64];
         (void)snprintf(name, sizeof name, "%u", imex->ids[i]);
         (void)snprintf(path, sizeof path, GDP_IMEX_CHANNEL_DIR "/channel%u", imex->ids[i]);
-        json_add(devices, cdi_device(name, json_pack("[o]", device_node(g, path))));
+        json_add(devices, cdi_device(g, name, json_pack("[o]", device_node(g, path))));
     }
 }
 
@@ -487,11 +549,11 @@ extra_device(const struct gen *g, const struct extra_kind *x, json_t *devices)
     for (size_t i = 0; i < ELEMENTSOF(x->nodes) && x->nodes[i] != NULL; i++) {
         glob_nodes(g, x->nodes[i], nodes);
     }
-    set_nonempty(edits, "deviceNodes", nodes);
+    set_nodes(g, edits, nodes);
     json_t *mounts = json_array();
     for (size_t i = 0; i < ELEMENTSOF(x->files) && x->files[i] != NULL; i++) {
-        if (exists_under(g->drv_ctr, x->files[i], S_IFREG)) {
-            json_add(mounts, mount(g, x->files[i], false));
+        if (exists_under(g->drv_ctr, x->files[i], 0)) {
+            json_add(mounts, mount(g, x->files[i], MOUNT_RO));
         }
     }
     set_nonempty(edits, "mounts", mounts);
@@ -532,12 +594,14 @@ edits_need_v040(const json_t *edits)
 
 /*
  * The lowest CDI version that can express spec (the rules of the CDI library's
- * MinimumRequiredVersion for what we emit): 0.5.0 for device names not starting with a letter
- * or device nodes with a hostPath, 0.4.0 for mounts with a type, else 0.3.0.
+ * MinimumRequiredVersion for what we emit): 0.7.0 for additionalGids, 0.5.0 for device names
+ * not starting with a letter or device nodes with a hostPath, 0.4.0 for mounts with a type,
+ * else 0.3.0.
  */
 static const char *
 min_version(const json_t *spec)
 {
+    bool v070 = json_object_get(json_object_get(spec, "containerEdits"), "additionalGids") != NULL;
     bool v050 = edits_need_v050(json_object_get(spec, "containerEdits"));
     bool v040 = edits_need_v040(json_object_get(spec, "containerEdits"));
     const json_t *d;
@@ -548,10 +612,11 @@ min_version(const json_t *spec)
         const json_t *edits = json_object_get(d, "containerEdits");
         bool letter = name != NULL &&
                       ((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z'));
+        v070 = v070 || json_object_get(edits, "additionalGids") != NULL;
         v050 = v050 || !letter || edits_need_v050(edits);
         v040 = v040 || edits_need_v040(edits);
     }
-    return v050 ? "0.5.0" : v040 ? "0.4.0" : "0.3.0";
+    return v070 ? "0.7.0" : v050 ? "0.5.0" : v040 ? "0.4.0" : "0.3.0";
 }
 
 static const struct extra_kind *

@@ -104,6 +104,9 @@ static int
 check_device(const struct gdp_resource *r, const struct gdp_rdev *rd, struct gdp_diag *diag)
 {
     const struct gdp_device *d = rd->dev;
+    if (rd->replicas == 0) {
+        return 0; /* a whole device of the resource: not served by the MPS daemon */
+    }
     if (d->kind == GDP_DEVICE_MIG) {
         return gdp_diag_set(diag, GDP_E_CONFIG,
                             "%s: device %s: sharing using MPS is not supported for MIG devices",
@@ -172,6 +175,18 @@ append_mount(struct gdp_container_alloc *a, char *host_owned, char *container_ow
     };
 }
 
+/* Whether r advertises d as MPS replicas (a whole device of r is not served by the daemon). */
+static bool
+mps_replicated(const struct gdp_resource *r, const struct gdp_device *d)
+{
+    for (size_t i = 0; i < r->n_devices; i++) {
+        if (r->devices[i].dev == d && r->devices[i].replicas > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 gdp_mps_allocate(const struct gdp_alloc_ctx *ctx, const struct gdp_device *const *devs, size_t n,
                  struct gdp_container_alloc *a, struct gdp_diag *diag)
@@ -181,12 +196,20 @@ gdp_mps_allocate(const struct gdp_alloc_ctx *ctx, const struct gdp_device *const
     if (!gdp_mps_shared(cfg, ctx->resource)) {
         return 0;
     }
+    size_t replicated = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!mps_replicated(ctx->resource, devs[i])) {
+            continue;
+        }
+        replicated++;
         if (devs[i]->kind == GDP_DEVICE_MIG) {
             return gdp_diag_set(diag, -EINVAL,
                                 "%s: device %s: sharing using MPS is not supported for MIG devices",
                                 name, devs[i]->uuid);
         }
+    }
+    if (replicated == 0) {
+        return 0;
     }
     if (cfg->mps_root == NULL || cfg->mps_root[0] == '\0') {
         return gdp_diag_set(diag, -EINVAL, "%s: using MPS requires --mps-root to be specified",

@@ -69,9 +69,10 @@ char *gdp_mps_root_ctr(const struct gdp_config *cfg);
 
 /*
  * Start-up rules for MPS that need the discovered devices, beyond what gdp_config_finish()
- * already refuses (--mps-root missing, --mig-strategy=mixed): every MPS-shared resource of
- * set must hold no MIG device ("sharing using MPS is not supported for MIG devices"), and no
- * GPU may carry more replicas than its MPS client limit (gdp_mps_max_clients()). Returns 0 (also
+ * already refuses (--mps-root missing, --mig-strategy=mixed): no replicated device of an
+ * MPS-shared resource of set may be a MIG device ("sharing using MPS is not supported for
+ * MIG devices"), and no GPU may carry more replicas than its MPS client limit
+ * (gdp_mps_max_clients()). Returns 0 (also
  * when MPS is not in use) or GDP_E_CONFIG with diag naming the resource, the device and the
  * limit. The plugin calls it before serving, the control daemon before starting.
  */
@@ -91,9 +92,10 @@ int gdp_mps_ready(const struct gdp_config *cfg, const char *resource, struct gdp
  * NVIDIA's MPS additions to one container's Allocate answer, for devs[0..n) (the backing
  * devices of the request) of ctx->resource: CUDA_MPS_PIPE_DIRECTORY=/mps/<resource>/pipe, a
  * mount of <mps-root>/<resource>/pipe there and one of <mps-root>/shm at /dev/shm. Does
- * nothing and returns 0 when the resource is not MPS-shared (gdp_mps_shared()). Returns
- * -EINVAL when a device is a MIG device or --mps-root is empty (diag reads as a gRPC
- * message); a is then unchanged.
+ * nothing and returns 0 when the resource is not MPS-shared (gdp_mps_shared()) or none of
+ * devs is advertised as MPS replicas (a whole GPU of a mixed resource is not served by the
+ * daemon). Returns -EINVAL when a replicated device is a MIG device or --mps-root is empty
+ * (diag reads as a gRPC message); a is then unchanged.
  */
 int gdp_mps_allocate(const struct gdp_alloc_ctx *ctx, const struct gdp_device *const *devs,
                      size_t n, struct gdp_container_alloc *a, struct gdp_diag *diag);

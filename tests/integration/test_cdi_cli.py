@@ -87,9 +87,13 @@ def test_paths_rewritten_to_host_driver_root(plugin):
     assert node == {"path": "/dev/nvidia0", "hostPath": "/run/nvidia/driver/dev/nvidia0"}
     hooks = spec["containerEdits"]["hooks"]
     assert [h["args"][:2] for h in hooks] == [["nvidia-cdi-hook", "create-symlinks"],
-                                             ["nvidia-cdi-hook", "update-ldcache"]]
+                                             ["nvidia-cdi-hook", "enable-cuda-compat"],
+                                             ["nvidia-cdi-hook", "update-ldcache"],
+                                             ["nvidia-cdi-hook", "disable-device-node-modification"]]
     assert hooks[0]["args"][2:] == ["--link", "libcuda.so.1::/usr/lib64/libcuda.so"]
-    assert hooks[1]["args"][2:] == ["--folder", "/usr/lib64"]
+    assert hooks[1]["args"][2:] == [f"--host-driver-version={VERSION}"]
+    assert hooks[2]["args"][2:] == ["--folder", "/usr/lib64"]
+    assert hooks[3]["args"][2:] == []
     assert all(h["hookName"] == "createContainer" for h in hooks)
     assert all(h["path"] == "/usr/local/nvidia/toolkit/nvidia-cdi-hook" for h in hooks)
 

@@ -112,6 +112,29 @@ def test_print_precedence_flag_env_file_default(plugin, tmp_path):
     assert flags["migStrategy"] == "none" and flags["plugin"]["deviceIDStrategy"] == "index"
 
 
+def test_overridden_file_value_is_not_validated(plugin, tmp_path):
+    path = write(tmp_path, "c.yaml", "flags:\n  migStrategy: both\n")
+    assert print_config(plugin, f"--config-file={path}", "--mig-strategy=mixed")["flags"][
+        "migStrategy"] == "mixed"
+    assert print_config(plugin, env={"CONFIG_FILE": path, "MIG_STRATEGY": "single"})["flags"][
+        "migStrategy"] == "single"
+    p = check(plugin, path)
+    assert p.returncode != 0 and "both" in p.stderr
+    # the YAML type is still checked, as NVIDIA's unmarshalling does
+    typed = write(tmp_path, "t.yaml", "flags:\n  migStrategy: [a]\n")
+    p = plugin.run("config", "print", f"--config-file={typed}", "--mig-strategy=mixed",
+                   driver_root=False)
+    assert p.returncode != 0 and "migStrategy" in p.stderr
+
+
+def test_empty_imex_channel_ids_variable_is_ignored(plugin, tmp_path):
+    path = write(tmp_path, "c.yaml", "version: v1\nimex:\n  channelIDs: [0]\n")
+    cfg = print_config(plugin, f"--config-file={path}", env={"IMEX_CHANNEL_IDS": ""})
+    assert cfg["imex"]["channelIDs"] == [0]
+    cfg = print_config(plugin, f"--config-file={path}", "--imex-channel-ids=")
+    assert cfg["imex"]["channelIDs"] == []
+
+
 def test_print_time_slicing_example_and_round_trip(plugin, tmp_path):
     path = write(tmp_path, "ts.yaml", TIME_SLICING)
     out = print_config(plugin, f"--config-file={path}")

@@ -50,7 +50,7 @@ def test_init_failure(plugin, tmp_path, code):
 
 @pytest.mark.parametrize("function,code", [
     ("nvmlDeviceGetName", "UNKNOWN"),
-    ("nvmlDeviceGetMemoryInfo", "GPU_IS_LOST"),
+    ("nvmlDeviceGetCudaComputeCapability", "GPU_IS_LOST"),
     ("nvmlDeviceGetPciInfo_v3", "UNKNOWN"),
     ("nvmlDeviceGetMinorNumber", "GPU_IS_LOST"),
 ])
@@ -71,6 +71,33 @@ def test_one_gpu_failing_is_unhealthy_and_others_are_served(plugin, tmp_path, fu
     p = plugin.run("list", node=path)
     line = next(l for l in p.stdout.splitlines() if bad in l)
     assert "Unhealthy" in line and function in line
+
+
+@pytest.mark.parametrize("code", ["NOT_SUPPORTED", "UNKNOWN"])
+def test_memory_info_failure_leaves_gpu_healthy_with_memory_unknown(plugin, tmp_path, code):
+    base = load_node("dgx-a100.yaml")
+    bad = base["gpus"][2]["uuid"]
+    path, _ = node_with(tmp_path, "dgx-a100.yaml",
+                        fail=[{"function": "nvmlDeviceGetMemoryInfo", "code": code, "uuid": bad}])
+    out = plugin.list_json(node=path)
+    (res,) = out["resources"]
+    assert res["count"] == 8
+    for d in res["devices"]:
+        assert d["health"] == "Healthy" and d["reason"] is None, d
+        assert (d["memoryMiB"] is None) == (d["id"] == bad), d
+
+
+def test_mig_memory_info_failure_leaves_mig_device_healthy(plugin, tmp_path):
+    base = load_node("h100x2-mig-mixed.yaml")
+    bad = mig_devices(base["gpus"][0])[1]["uuid"]
+    path, _ = node_with(tmp_path, "h100x2-mig-mixed.yaml",
+                        fail=[{"function": "nvmlDeviceGetMemoryInfo", "code": "NOT_SUPPORTED",
+                               "uuid": bad}])
+    out = plugin.list_json("--mig-strategy=mixed", node=path)
+    devs = {d["id"]: d for r in out["resources"] for d in r["devices"]}
+    assert devs[bad]["health"] == "Healthy" and devs[bad]["memoryMiB"] is None
+    assert all(d["health"] == "Healthy" for d in devs.values())
+    assert out["warnings"] == []
 
 
 @pytest.mark.parametrize("rule", [

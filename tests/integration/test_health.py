@@ -126,6 +126,23 @@ def test_quiet_period_recovery(health):
     d.wait_log("healthy again")
 
 
+def test_unlisted_xid_stays_unhealthy_unless_listed(health):
+    d = health(env={"GDP_HEALTH_QUIET_PERIOD": "300ms"})
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[1]} 200")
+    assert w.next()[A100_IDS[1]] == "Unhealthy"
+    assert w.quiet(1.0)  # well past the quiet period: still unhealthy
+    d.wait_log("not a known transient XID, waiting for a GPU reset")
+    d.close()
+    listed = health(env={"GDP_HEALTH_QUIET_PERIOD": "300ms"}, args=["--health-recover-xids=200"])
+    w = Watcher(listed.client())
+    listed.control(f"xid {A100_IDS[1]} 200")
+    assert w.next()[A100_IDS[1]] == "Unhealthy"
+    assert w.next(5)[A100_IDS[1]] == "Healthy"
+    listed.wait_log("listed in --health-recover-xids")
+    listed.wait_log("--health-recover-xids=[200] recover after the quiet period")
+
+
 def test_gpu_lost_and_back(health):
     d = health(env={"GDP_HEALTH_PROBE_INTERVAL": "200ms"})
     w = Watcher(d.client())

@@ -133,3 +133,22 @@ def test_replica_change_updates_the_same_stream(serve, tmp_path):
     assert {dev.ID.rsplit("::", 1)[1] for dev in msg.devices} == {"0", "1", "2", "3"}
     time.sleep(0.2)
     assert d.kubelet.registrations.empty()
+
+
+def test_reload_recomputes_the_container_dev_root(plugin, tmp_path):
+    d = Daemon(plugin, tmp_path, args=["--pass-device-specs"])
+    try:
+        d.kubelet.wait_registration()
+        uuid = gpus_of(load_node("dgx-a100.yaml"))[0]["uuid"]
+        before = d.client().allocate([uuid]).container_responses[0]
+        assert [s.container_path for s in before.devices] == ["/dev/nvidia0"]
+        # the driver root gains a dev/ directory: it becomes the container's view of /dev
+        (plugin.driver_root / "dev").mkdir()
+        (plugin.driver_root / "dev" / "nvidiactl").write_text("")
+        d.send(signal.SIGHUP)
+        d.wait_log("SIGHUP: reloading")
+        wait_for(lambda: [s.container_path for s in
+                          d.client().allocate([uuid]).container_responses[0].devices]
+                 == ["/dev/nvidiactl", "/dev/nvidia0"])
+    finally:
+        d.close()

@@ -69,6 +69,7 @@ make_driver_root(const char *r)
     fake_root_file(r, "usr/bin/nvidia-smi", "bin");
     fake_root_file(r, "usr/bin/nvidia-debugdump", "bin");
     fake_root_file(r, "run/nvidia-persistenced/socket", NULL);
+    fake_root_dir(r, "tmp/nvidia-mps"); /* the MPS pipe directory */
     fake_root_file(r, "lib/firmware/nvidia/" VER "/gsp_ga10x.bin", "fw");
     fake_root_file(r, "lib/firmware/nvidia/" VER "/gsp_tu10x.bin", "fw");
     fake_root_file(r, "dev/nvidiactl", NULL);
@@ -318,6 +319,7 @@ gpu_spec_common_edits(void **state)
             "/usr/bin/nvidia-smi",
             "/usr/bin/nvidia-debugdump",
             "/run/nvidia-persistenced/socket",
+            "/tmp/nvidia-mps",
             "/lib/firmware/nvidia/" VER "/gsp_ga10x.bin",
             "/lib/firmware/nvidia/" VER "/gsp_tu10x.bin",
     };
@@ -328,13 +330,28 @@ gpu_spec_common_edits(void **state)
         assert_string_equal(str_at(m, "containerPath"), want[i]);
         _cleanup_free_ char *host = gdp_asprintf(HOST_ROOT "%s", want[i]);
         assert_string_equal(str_at(m, "hostPath"), host);
-        assert_string_equal(str_at(m, "options.0"), "ro");
+        bool ipc = strstr(want[i], "socket") != NULL || strstr(want[i], "mps") != NULL;
+        assert_string_equal(str_at(m, "options.0"), ipc ? "rw" : "ro");
         assert_string_equal(str_at(m, "options.3"), "bind");
         size_t n_opts = json_array_size(json_object_get(m, "options"));
-        assert_int_equal(n_opts, strstr(want[i], "socket") != NULL ? 5 : 4);
+        assert_int_equal(n_opts, ipc ? 5 : 4);
+        if (ipc) {
+            assert_string_equal(str_at(m, "options.4"), "noexec");
+        }
     }
     host_paths_exist(f, edits);
     json_decref(spec);
+}
+
+/* The args of hooks[i] equal want[0..n) exactly. */
+static void
+hook_args_are(const json_t *hooks, size_t i, const char *const *want, size_t n)
+{
+    const json_t *args = json_object_get(json_array_get(hooks, i), "args");
+    assert_int_equal(json_array_size(args), n);
+    for (size_t k = 0; k < n; k++) {
+        assert_string_equal(json_string_value(json_array_get(args, k)), want[k]);
+    }
 }
 
 static void
@@ -343,36 +360,37 @@ gpu_spec_hooks(void **state)
     struct fixture *f = *state;
     json_t *spec = render(f, GDP_CDI_GPU, NULL);
     const json_t *hooks = json_object_get(json_object_get(spec, "containerEdits"), "hooks");
-    assert_int_equal(json_array_size(hooks), 2);
+    assert_int_equal(json_array_size(hooks), 4);
     assert_string_equal(str_at(hooks, "0.hookName"), "createContainer");
     assert_string_equal(str_at(hooks, "0.path"), "/usr/bin/nvidia-ctk");
     static const char *const symlinks[] = {"nvidia-ctk", "hook", "create-symlinks", "--link",
                                            "libcuda.so.1::/usr/lib64/libcuda.so"};
+    static const char *const compat[] = {"nvidia-ctk", "hook", "enable-cuda-compat",
+                                         ("--host-driver-version=" VER)};
     static const char *const ldcache[] = {"nvidia-ctk", "hook", "update-ldcache", "--folder",
                                           "/usr/lib64"};
-    for (size_t i = 0; i < 5; i++) {
-        assert_string_equal(json_string_value(json_array_get(
-                                    json_object_get(json_array_get(hooks, 0), "args"), i)),
-                            symlinks[i]);
-        assert_string_equal(json_string_value(json_array_get(
-                                    json_object_get(json_array_get(hooks, 1), "args"), i)),
-                            ldcache[i]);
-    }
-    assert_int_equal(json_array_size(json_object_get(json_array_get(hooks, 1), "args")), 5);
+    static const char *const nodes[] = {"nvidia-ctk", "hook", "disable-device-node-modification"};
+    hook_args_are(hooks, 0, symlinks, ELEMENTSOF(symlinks));
+    hook_args_are(hooks, 1, compat, ELEMENTSOF(compat));
+    hook_args_are(hooks, 2, ldcache, ELEMENTSOF(ldcache));
+    hook_args_are(hooks, 3, nodes, ELEMENTSOF(nodes));
     json_decref(spec);
 
     (void)strcpy(f->hook, "/usr/local/bin/nvidia-cdi-hook");
     f->disable[0] = (char *)"create-symlinks";
-    f->cfg.cdi_disable_hooks = (struct gdp_strv){.v = f->disable, .n = 1};
+    f->disable[1] = (char *)"enable-cuda-compat";
+    f->cfg.cdi_disable_hooks = (struct gdp_strv){.v = f->disable, .n = 2};
     spec = render(f, GDP_CDI_GPU, NULL);
     hooks = json_object_get(json_object_get(spec, "containerEdits"), "hooks");
-    assert_int_equal(json_array_size(hooks), 1);
+    assert_int_equal(json_array_size(hooks), 2);
     assert_string_equal(str_at(hooks, "0.path"), "/usr/local/bin/nvidia-cdi-hook");
     assert_string_equal(str_at(hooks, "0.args.0"), "nvidia-cdi-hook");
     assert_string_equal(str_at(hooks, "0.args.1"), "update-ldcache");
+    assert_string_equal(str_at(hooks, "1.args.1"), "disable-device-node-modification");
     json_decref(spec);
 
     f->disable[0] = (char *)"all";
+    f->cfg.cdi_disable_hooks.n = 1;
     spec = render(f, GDP_CDI_GPU, NULL);
     assert_null(json_object_get(json_object_get(spec, "containerEdits"), "hooks"));
     json_decref(spec);
@@ -440,6 +458,14 @@ extra_kinds(void **state)
                         "/dev/nvidia-fs1");
     assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.0.hostPath"),
                         HOST_ROOT "/etc/cufile.json");
+    assert_null(str_at(gds, "devices.0.containerEdits.mounts.1.hostPath"));
+    json_decref(gds);
+    fake_root_dir(f->root, "run/udev");
+    gds = render(f, GDP_CDI_GDS, NULL);
+    assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.1.hostPath"),
+                        HOST_ROOT "/run/udev");
+    assert_string_equal(str_at(gds, "devices.0.containerEdits.mounts.1.containerPath"),
+                        "/run/udev");
     assert_null(json_object_get(gds, "containerEdits"));
     json_decref(gds);
     json_t *mofed = render(f, GDP_CDI_MOFED, NULL);

@@ -523,13 +523,12 @@ unimplemented_notice(void **state _unused_)
     assert_int_equal(run_serve(&t, ARGS("--mps-root=/x", "--mig-strategy=single"),
                                ARGS("CDI_FEATURE_FLAGS=a")),
                      2);
-    /* --mps-root is implemented: only --cdi-feature-flags is named */
+    /* every flag is implemented now (--mps-root, --cdi-feature-flags): nothing is named */
     gdp_log_level = GDP_LOG_INFO;
     gdp_log_format = GDP_LOG_TEXT;
     capture_unimplemented(&t.c, out, sizeof out);
     assert_null(strstr(out, "mps-root"));
-    assert_non_null(
-            strstr(out, "flag --cdi-feature-flags is accepted but not implemented yet, ignoring"));
+    assert_null(strstr(out, "cdi-feature-flags"));
     assert_null(strstr(out, "mig-strategy"));
     assert_null(strstr(out, "kubelet-socket")); /* not set explicitly */
     gdp_config_done(&t.c);

@@ -423,6 +423,16 @@ sharing_errors(void **state _unused_)
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n      replicas: -3\n",
                  "config.yaml:5:17: sharing.timeSlicing.resources[0].replicas: number of replicas "
                  "must be >= 2");
+    expect_error(
+            "sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n      replicas: 16385\n",
+            "config.yaml:5:17: sharing.timeSlicing.resources[0].replicas: number of replicas "
+            "must be <= 16384");
+    struct loaded t;
+    assert_int_equal(load(&t, "sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n"
+                              "      replicas: 16384\n"),
+                     0);
+    assert_int_equal(t.c.sharing.time_slicing.resources[0].replicas, 16384);
+    gdp_config_done(&t.c);
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - replicas: 2\n",
                  "config.yaml:4:7: sharing.timeSlicing.resources[0]: missing key \"name\"");
     expect_error("sharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n",
@@ -516,7 +526,7 @@ unknown_and_duplicate_keys(void **state _unused_)
             "config.yaml:4:3: flags.migStrategi: unknown key, ignoring; expected one of: "
             "migStrategy, failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
             "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
-            "deviceDiscoveryStrategy, plugin, gfd, useNodeFeatureAPI");
+            "deviceDiscoveryStrategy, healthRecoverXIDs, plugin, gfd, useNodeFeatureAPI");
     assert_string_equal(t.c.warnings.v[1], "config.yaml:5:1: extra: unknown key, ignoring; "
                                            "expected one of: version, flags, resources, "
                                            "sharing, imex");
@@ -529,11 +539,13 @@ unknown_and_duplicate_keys(void **state _unused_)
     gdp_config_done(&t.c);
 
     assert_int_equal(load_strict(&t, yaml, true), GDP_E_CONFIG);
-    assert_string_equal(t.diag.msg, "config.yaml:4:3: flags.migStrategi: unknown key "
-                                    "(--strict-config); expected one of: migStrategy, "
-                                    "failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
-                                    "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
-                                    "deviceDiscoveryStrategy, plugin, gfd, useNodeFeatureAPI");
+    assert_string_equal(
+            t.diag.msg,
+            "config.yaml:4:3: flags.migStrategi: unknown key "
+            "(--strict-config); expected one of: migStrategy, "
+            "failOnInitError, nvidiaDriverRoot, nvidiaDevRoot, "
+            "gdrcopyEnabled, gdsEnabled, mofedEnabled, mpsRoot, "
+            "deviceDiscoveryStrategy, healthRecoverXIDs, plugin, gfd, useNodeFeatureAPI");
     gdp_config_done(&t.c);
 
     /* warnings are bounded */
@@ -773,10 +785,12 @@ precedence(void **state _unused_)
     free(env);
     (void)unlink(path);
     free(path);
-    /* an overridden file value must still be valid */
+    /* an overridden file value is not validated (NVIDIA validates the final value only) */
     path = temp_file("flags:\n  migStrategy: both\n");
-    assert_int_equal(serve_with_file(&c, path, ARGS("--mig-strategy=none"), NULL, &diag),
-                     GDP_E_CONFIG);
+    assert_int_equal(serve_with_file(&c, path, ARGS("--mig-strategy=none"), NULL, &diag), 0);
+    assert_int_equal(c.mig_strategy, GDP_MIG_NONE);
+    gdp_config_done(&c);
+    assert_int_equal(serve_with_file(&c, path, NULL, NULL, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, ":2:16: flags.migStrategy: invalid value \"both\""));
     gdp_config_done(&c);
     (void)unlink(path);

@@ -315,6 +315,45 @@ reset_xid_waits_for_the_probe(void **state _unused_)
 }
 
 static void
+unlisted_xid_waits_for_a_reset_unless_listed(void **state _unused_)
+{
+    struct gdp_health_config cfg = config_from("GDP_HEALTH_QUIET_PERIOD=1s", NULL);
+    assert_int_equal(gdp_health_xid_rule(&cfg, 69), GDP_XID_RULE_TRANSIENT);
+    assert_int_equal(gdp_health_xid_rule(&cfg, 79), GDP_XID_RULE_RESET);
+    assert_int_equal(gdp_health_xid_rule(&cfg, 200), GDP_XID_RULE_UNLISTED);
+    struct fixture f = fixture_new(&cfg);
+    /* an XID not known as transient: no quiet-period recovery, as NVIDIA never recovers */
+    apply(&f, xid_rec(GPU_B, 200, NO_ID, NO_ID), 0);
+    assert_string_equal(health_of(&f), "111100");
+    assert_non_null(strstr(f.node->devices[4].reason, "not a known transient XID"));
+    assert_non_null(strstr(f.node->devices[4].reason, "waiting for a GPU reset"));
+    assert_int_equal(gdp_health_state_next_deadline(f.st), UINT64_MAX);
+    gdp_health_state_tick(f.st, 3600000, &f.res);
+    assert_string_equal(health_of(&f), "111100");
+    /* ... until the GPU is seen reset */
+    apply(&f, probe_rec(GPU_B, 15), 1);
+    apply(&f, probe_rec(GPU_B, 0), 2);
+    assert_string_equal(health_of(&f), "111110");
+    fixture_done(&f);
+
+    /* listed by the operator (even a reset-class one): the quiet period applies */
+    const unsigned listed[] = {200, 79, 5000};
+    gdp_health_config_set_recover(&cfg, listed, ELEMENTSOF(listed));
+    assert_int_equal(gdp_health_xid_rule(&cfg, 200), GDP_XID_RULE_LISTED);
+    assert_int_equal(gdp_health_xid_rule(&cfg, 79), GDP_XID_RULE_LISTED);
+    f = fixture_new(&cfg);
+    apply(&f, xid_rec(GPU_B, 200, NO_ID, NO_ID), 0);
+    assert_non_null(strstr(f.node->devices[4].reason, "listed in --health-recover-xids"));
+    assert_non_null(strstr(f.node->devices[4].reason, "healthy again after 1s"));
+    gdp_health_state_tick(f.st, 1000, &f.res);
+    assert_string_equal(health_of(&f), "111110");
+    /* a transient one says so */
+    apply(&f, xid_rec(GPU_B, 69, NO_ID, NO_ID), 2000);
+    assert_non_null(strstr(f.node->devices[4].reason, "transient, healthy again after 1s"));
+    fixture_done(&f);
+}
+
+static void
 lost_gpu_and_back(void **state _unused_)
 {
     struct gdp_health_config cfg = config_from(NULL, NULL);
@@ -478,6 +517,7 @@ main(void)
             cmocka_unit_test(registration_failure_marks_gpu_for_good),
             cmocka_unit_test(quiet_period_recovery),
             cmocka_unit_test(reset_xid_waits_for_the_probe),
+            cmocka_unit_test(unlisted_xid_waits_for_a_reset_unless_listed),
             cmocka_unit_test(lost_gpu_and_back),
             cmocka_unit_test(recovery_off_keeps_devices_unhealthy),
             cmocka_unit_test(discovery_failures_stay_unhealthy),

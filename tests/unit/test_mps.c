@@ -188,7 +188,7 @@ check_refuses_mig_devices(void **state)
 {
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
-    f->rdevs[8].dev = &f->devices[3];
+    f->rdevs[0].dev = &f->devices[3]; /* a replica */
     assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, "sharing using MPS is not supported for MIG devices"));
     assert_non_null(strstr(diag.msg, MIG10));
@@ -265,6 +265,27 @@ allocate_adds_pipe_env_and_mounts(void **state)
 }
 
 static void
+allocate_whole_gpu_of_mps_resource_adds_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct gdp_diag diag = {0};
+    struct gdp_container_alloc a = {0};
+    const char *ids[] = {GPU2};
+    f->cfg.device_list_strategy = GDP_LIST_ENVVAR;
+    assert_int_equal(gdp_allocate_container(&f->ctx, ids, 1, &a, &diag), 0);
+    assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU2);
+    assert_null(env_of(&a, "CUDA_MPS_PIPE_DIRECTORY"));
+    assert_int_equal(a.n_mounts, 0);
+    gdp_container_alloc_done(&a);
+    /* a whole MIG device next to MPS replicas is not refused either */
+    f->rdevs[f->res.n_devices - 1].dev = &f->devices[3];
+    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), 0);
+    const struct gdp_device *mig[] = {&f->devices[3]};
+    assert_int_equal(gdp_mps_allocate(&f->ctx, mig, 1, &a, &diag), 0);
+    assert_int_equal(a.n_envs + a.n_mounts, 0);
+}
+
+static void
 allocate_without_mps_adds_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -286,6 +307,7 @@ allocate_refuses_mig_and_missing_root(void **state)
     struct gdp_diag diag = {0};
     struct gdp_container_alloc a = {0};
     const struct gdp_device *mig[] = {&f->devices[3]};
+    f->rdevs[0].dev = &f->devices[3]; /* a replica */
     assert_int_equal(gdp_mps_allocate(&f->ctx, mig, 1, &a, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "not supported for MIG devices"));
     const struct gdp_device *gpu[] = {&f->devices[0]};
@@ -357,6 +379,8 @@ main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(allocate_adds_pipe_env_and_mounts, setup, teardown),
             cmocka_unit_test_setup_teardown(allocate_without_mps_adds_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(allocate_whole_gpu_of_mps_resource_adds_nothing, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(allocate_refuses_mig_and_missing_root, setup, teardown),
             cmocka_unit_test_setup_teardown(ready_waits_for_started_marker, setup, teardown),
             cmocka_unit_test_setup_teardown(ready_without_root_is_invalid, setup, teardown),
