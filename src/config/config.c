@@ -322,6 +322,17 @@ const struct gdp_opt gdp_opts[] = {
                         "selected (ours; NVIDIA's plugin always uses /var/run/cdi).",
         },
         {
+                OPT("metrics-address", STRING, metrics_address),
+                .implemented = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("METRICS_ADDRESS"),
+                .def = "",
+                .arg = "ADDR",
+                .key = "flags.plugin.metricsAddress",
+                .help = "Serve /metrics, /healthz, /readyz and /debug/state over HTTP on HOST:PORT "
+                        "or unix:PATH (ours). Empty: no endpoint.",
+        },
+        {
                 OPT("log-level", ENUM, log_level),
                 .implemented = true,
                 .scope = SERVE_AND_LIST,

@@ -19,6 +19,7 @@ struct gdp_health;
 struct gdp_health_state;
 struct gdp_loop;
 struct gdp_loop_timer;
+struct gdp_observe;
 struct gdp_plugin;
 struct gdp_plugin_ctx;
 struct gdp_resource;
@@ -75,7 +76,8 @@ struct gdp_manager {
     struct gdp_health *health;
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
-    uint32_t generation; /* bumped on every reload; older health records are dropped */
+    uint32_t generation;         /* bumped on every reload; older health records are dropped */
+    struct gdp_observe *observe; /* observe.c: endpoint, health history, watchdog */
 };
 
 /* registration.c */

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "gpu/device.h"
 #include "resource/allocate.h"
@@ -43,6 +44,12 @@ const char *
 gdp_plugin_resource(const struct gdp_plugin *p)
 {
     return p->ctx.resource->name;
+}
+
+size_t
+gdp_plugin_n_watchers(const struct gdp_plugin *p)
+{
+    return p->n_watchers;
 }
 
 const char *
@@ -335,14 +342,17 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
 {
     struct gdp_plugin *p = userdata;
     struct gdp_diag diag = {0};
+    const uint64_t t0 = gdp_metrics_now_ns();
     V1beta1__AllocateRequest *in = v1beta1__allocate_request__unpack(NULL, len, req);
     if (in == NULL) {
         fail_invalid(call, p, "malformed AllocateRequest");
+        gdp_metrics_request("Allocate", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     if (in->n_container_requests == 0) {
         v1beta1__allocate_request__free_unpacked(in, NULL);
         fail_invalid(call, p, "no container requests");
+        gdp_metrics_request("Allocate", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     size_t n = in->n_container_requests;
@@ -371,6 +381,7 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
     }
     free(allocs);
     v1beta1__allocate_request__free_unpacked(in, NULL);
+    gdp_metrics_request("Allocate", p->ctx.resource->name, t0, r);
 }
 
 /* ---- GetPreferredAllocation ---- */
@@ -410,10 +421,12 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
 {
     struct gdp_plugin *p = userdata;
     struct gdp_diag diag = {0};
+    const uint64_t t0 = gdp_metrics_now_ns();
     V1beta1__PreferredAllocationRequest *in =
             v1beta1__preferred_allocation_request__unpack(NULL, len, req);
     if (in == NULL) {
         fail_invalid(call, p, "malformed PreferredAllocationRequest");
+        gdp_metrics_request("GetPreferredAllocation", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     size_t n = in->n_container_requests;
@@ -438,6 +451,7 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
     free(outs);
     free(ptrs);
     v1beta1__preferred_allocation_request__free_unpacked(in, NULL);
+    gdp_metrics_request("GetPreferredAllocation", p->ctx.resource->name, t0, r);
 }
 
 /* ---- lifecycle ---- */
