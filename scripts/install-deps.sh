@@ -12,12 +12,35 @@ packages=(
     python3 python3-pytest python3-yaml python3-grpcio python3-protobuf
     golang-go golang-google-grpc-dev golang-google-protobuf-dev
     valgrind
+    libmicrohttpd-dev python3-prometheus-client
 )
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
     sudo=(sudo)
 fi
+
+# promtool checks the /metrics exposition in the tests. It comes out of Debian's prometheus
+# package, extracted into the git-ignored .tools/ without installing the package, so that no
+# Prometheus service is ever set up or started.
+install_promtool() {
+    local root tmp
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if command -v promtool >/dev/null || [ -x "$root/.tools/bin/promtool" ]; then
+        return 0
+    fi
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) || {
+        "${sudo[@]}" apt-get update -qq
+        (cd "$tmp" && apt-get download prometheus >/dev/null)
+    }
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+    mkdir -p "$root/.tools/bin"
+    cp "$tmp/root/usr/bin/promtool" "$root/.tools/bin/promtool"
+    rm -rf "$tmp"
+    echo "install-deps: promtool extracted to .tools/bin/promtool"
+}
+install_promtool
 
 missing=()
 for p in "${packages[@]}"; do

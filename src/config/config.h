@@ -171,8 +171,9 @@ struct gdp_config {
     char *config_file;
     struct gdp_strv cdi_feature_flags;
     struct gdp_strv cdi_disable_hooks;
-    char *cdi_spec_dir;    /* ours: where CDI specs are written, default /var/run/cdi */
-    char *metrics_address; /* ours: HTTP endpoint (metrics, probes); "" = none */
+    char *cdi_spec_dir; /* ours: where CDI specs are written, default /var/run/cdi */
+    /* ours: the HTTP endpoint (metrics, probes, state); "" = none */
+    char *metrics_address;
     /* ours */
     enum gdp_log_level log_level;
     enum gdp_log_format log_format;

@@ -76,8 +76,9 @@ struct gdp_manager {
     struct gdp_health *health;
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
-    uint32_t generation;         /* bumped on every reload; older health records are dropped */
-    struct gdp_observe *observe; /* observe.c: endpoint, health history, watchdog */
+    uint32_t generation; /* bumped on every reload; older health records are dropped */
+    /* observe.c: the HTTP endpoint, health history, registration watchdog */
+    struct gdp_observe *observe;
 };
 
 /* registration.c */
