@@ -23,6 +23,7 @@
 #include "nvml/nvml.h"
 #include "plugin/manager_int.h"
 #include "plugin/server.h"
+#include "plugin/watchdog.h"
 #include "resource/resources.h"
 #include "rpc/http.h"
 
@@ -36,6 +37,7 @@ struct health_since {
 
 struct gdp_observe {
     struct gdp_http_server *http;
+    struct gdp_watchdog *watchdog;
     struct health_since *history;
     size_t n_history;
 };
@@ -192,11 +194,12 @@ int
 gdp_observe_start(struct gdp_manager *m, struct gdp_diag *diag)
 {
     const char *address = m->cur->cfg.metrics_address;
-    if (address == NULL || address[0] == '\0') {
-        return 0;
-    }
     struct gdp_observe *o = observe_of(m);
-    int r = gdp_http_server_new(m->loop, address, on_http, m, &o->http, diag);
+    int r = gdp_watchdog_new(m, &o->watchdog, diag);
+    if (r < 0 || address == NULL || address[0] == '\0') {
+        return r;
+    }
+    r = gdp_http_server_new(m->loop, address, on_http, m, &o->http, diag);
     if (r < 0) {
         return gdp_diag_prefix(diag, r, "--metrics-address");
     }
@@ -214,6 +217,7 @@ gdp_observe_free(struct gdp_manager *m)
     }
     gdp_metrics_set_collector(NULL, NULL);
     gdp_http_server_free(o->http);
+    gdp_watchdog_free(o->watchdog);
     free(o->history);
     free(o);
     m->observe = NULL;

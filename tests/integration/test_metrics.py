@@ -12,6 +12,7 @@ import pytest
 import metrics_client as mc
 from conftest import gpus_of, load_node
 from daemon import SLOW, Daemon
+from kubelet import FakePodResources
 
 A100_IDS = [g["uuid"] for g in gpus_of(load_node("dgx-a100.yaml"))]
 GPU = "nvidia.com/gpu"
@@ -49,6 +50,13 @@ def wait_value(d, name, want, timeout=10, **labels):
             return
         time.sleep(0.05)
     raise AssertionError(f"{name}{labels} is {got}, not {want}\n{d.log}")
+
+
+def wait_at_least(d, name, want, timeout=10, **labels):
+    deadline = time.monotonic() + timeout * SLOW
+    while (mc.value(mc.scrape(d.addr), name, **labels) or 0) < want:
+        assert time.monotonic() < deadline, f"{name}{labels} stays below {want}\n{d.log}"
+        time.sleep(0.05)
 
 
 def wait_status(d, path, want, timeout=10):
@@ -149,10 +157,7 @@ def test_reloads_and_kubelet_restarts(serve, tmp_path):
 def test_registration_failures_counted(serve, tmp_path):
     d = serve(endpoint(tmp_path), kubelet=False)
     wait_status(d, "/healthz", 200)
-    deadline = time.monotonic() + 10 * SLOW
-    while mc.value(mc.scrape(d.addr), P + "registration_failures_total", resource=GPU) is None:
-        assert time.monotonic() < deadline, d.log
-        time.sleep(0.05)
+    wait_at_least(d, P + "registration_failures_total", 1, resource=GPU)
 
 
 def test_readyz_false_until_registered_and_after_the_kubelet_leaves(serve, tmp_path):
@@ -272,3 +277,46 @@ def test_bad_address_is_refused(plugin, tmp_path, address, text):
                    node="dgx-a100.yaml", timeout=20)
     assert p.returncode == 1
     assert "--metrics-address" in p.stderr and text in p.stderr
+
+
+@pytest.fixture
+def pod_resources(tmp_path):
+    pr = FakePodResources(tmp_path).start()
+    yield pr
+    pr.stop()
+
+
+WATCHDOG_ENV = {"GDP_WATCHDOG_INTERVAL_MS": "100", "GDP_WATCHDOG_GRACE_MS": "600"}
+
+
+def test_watchdog_reregisters_after_drift(serve, tmp_path, pod_resources):
+    pod_resources.allocatable = {GPU: A100_IDS}
+    d = serve(endpoint(tmp_path), env=WATCHDOG_ENV)
+    d.kubelet.wait_registration()
+    d.wait_log("watchdog: PodResources socket")
+    wait_at_least(d, P + "watchdog_checks_total", 3, result="ok")
+    assert d.kubelet.registrations.empty()  # in agreement: nothing to do
+    pod_resources.allocatable = {GPU: A100_IDS[:7]}  # the kubelet lost a device
+    started = time.monotonic()
+    d.kubelet.wait_registration(timeout=10 * SLOW)
+    elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 0.6 + 3 * SLOW
+    d.wait_log("disagree with ours")
+    pod_resources.allocatable = {}  # the resource is gone altogether
+    d.kubelet.wait_registration(timeout=10 * SLOW)
+    pod_resources.allocatable = {GPU: A100_IDS}
+    wait_at_least(d, P + "registrations_total", 3, resource=GPU)
+    m = mc.scrape(d.addr)
+    assert mc.value(m, P + "watchdog_reregistrations_total", resource=GPU) >= 2
+    assert mc.value(m, P + "watchdog_checks_total", result="drift") >= 2
+    mc.check(mc.get(d.addr, "/metrics")[1])
+
+
+def test_watchdog_off_without_pod_resources_socket(serve, tmp_path):
+    d = serve(endpoint(tmp_path), env=WATCHDOG_ENV)
+    d.kubelet.wait_registration()
+    time.sleep(0.5)
+    m = mc.scrape(d.addr)
+    assert [k for k in m if k[0] == P + "watchdog_checks_total"] == []
+    assert d.kubelet.registrations.empty()
+    assert "PodResources" not in d.log
