@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
         {"cdi", 0},                /* parses its own arguments (cmd/cdi.c) */
         {"config", 0},             /* parses its own arguments (cmd/config.c) */
         {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
+        {"explain", 0},            /* parses its own arguments (cmd/explain.c) */
         {"version", 0},
         {"help", 0},
 };
@@ -33,7 +34,7 @@ static void
 usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
-                     "version|help] [flags]\n"
+                     "explain|version|help] [flags]\n"
                      "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
                      "flags.\n");
 }
@@ -88,6 +89,9 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "mps-control-daemon")) {
         return gdp_cmd_mps_control_daemon(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "explain")) {
+        return gdp_cmd_explain(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);

@@ -44,6 +44,10 @@ device_json(const struct gdp_manager *m, const struct gdp_rdev *rd)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", rd->id, "uuid", d->uuid, "index",
                           d->index_str, "type", d->kind == GDP_DEVICE_MIG ? "mig" : "gpu",
                           "healthy", d->healthy);
+    /* what the container runtime is given for it under --device-id-strategy */
+    (void)json_object_set_new(
+            o, "runtimeId",
+            json_string(m->cur->cfg.device_id_strategy == GDP_ID_INDEX ? d->index_str : d->uuid));
     (void)json_object_set_new(o, "reason",
                               d->reason[0] != '\0' ? json_string(d->reason) : json_null());
     long long since = 0;
