@@ -58,3 +58,7 @@ fi
 echo
 echo "health propagation (python3-grpcio client: figures are upper bounds)"
 env -u MOCK_NVML_NODE -u LD_LIBRARY_PATH /usr/bin/python3 "$root/bench/health_propagation.py" "$build" "${BENCH_HEALTH_CYCLES:-100}"
+
+echo
+echo "metrics endpoint cost (docs/metrics.md)"
+env -u MOCK_NVML_NODE -u MOCK_NVML_CONTROL -u LD_LIBRARY_PATH /usr/bin/python3 "$root/bench/metrics_cost.py" "$build" "${BENCH_CALLS:-10000}"
