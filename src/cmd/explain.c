@@ -125,21 +125,20 @@ static json_t *
 fetch_state(const char *address)
 {
     struct gdp_diag diag = {0};
-    unsigned status = 0;
-    _cleanup_free_ char *body = NULL;
-    size_t len = 0;
-    if (gdp_http_get(address, "/debug/state", TIMEOUT_MS, &status, &body, &len, &diag) < 0) {
+    struct gdp_http_answer a = {0};
+    if (gdp_http_get(address, "/debug/state", TIMEOUT_MS, &a, &diag) < 0) {
         (void)fprintf(stderr, "gpu-device-plugin explain: cannot read the plugin's state: %s\n",
                       diag.msg);
         return NULL;
     }
     json_error_t err;
-    json_t *doc = status == 200 ? json_loadb(body, len, 0, &err) : NULL;
+    _cleanup_free_ char *body = a.body;
+    json_t *doc = a.status == 200 ? json_loadb(body, a.len, 0, &err) : NULL;
     if (doc == NULL) {
         (void)fprintf(stderr,
                       "gpu-device-plugin explain: %s answered /debug/state with %u and no "
                       "state document\n",
-                      address, status);
+                      address, a.status);
     }
     return doc;
 }

@@ -53,12 +53,18 @@ int gdp_http_server_new(struct gdp_loop *loop, const char *address, gdp_http_han
 /* Closes every connection and the listener (removing a unix socket file). Accepts NULL. */
 void gdp_http_server_free(struct gdp_http_server *s);
 
+/* What gdp_http_get() received. */
+struct gdp_http_answer {
+    unsigned status;
+    char *body; /* NUL-terminated; caller frees with free() */
+    size_t len;
+};
+
 /*
  * Blocking GET of path from the endpoint at address, for command-line tools (not for the
- * loop). Waits at most timeout_ms in all. Returns 0 with the status code and the body
- * (NUL-terminated; caller frees *ret_body with free()); -EINVAL (address), -ETIMEDOUT,
- * -EMSGSIZE (body over GDP_HTTP_BODY_MAX), -EPROTO (not an HTTP answer) or -errno from
- * connect/read, with diag filled.
+ * loop). Waits at most timeout_ms in all. Returns 0 with *ret filled; -EINVAL (address),
+ * -ETIMEDOUT, -EMSGSIZE (answer over GDP_HTTP_BODY_MAX), -EPROTO (not an HTTP answer) or
+ * -errno from connect/read, with diag filled.
  */
-int gdp_http_get(const char *address, const char *path, int timeout_ms, unsigned *ret_status,
-                 char **ret_body, size_t *ret_len, struct gdp_diag *diag);
+int gdp_http_get(const char *address, const char *path, int timeout_ms, struct gdp_http_answer *ret,
+                 struct gdp_diag *diag);

@@ -142,8 +142,8 @@ parse_answer(char *buf, size_t len, unsigned *ret_status, size_t *ret_body_off)
 }
 
 int
-gdp_http_get(const char *address, const char *path, int timeout_ms, unsigned *ret_status,
-             char **ret_body, size_t *ret_len, struct gdp_diag *diag)
+gdp_http_get(const char *address, const char *path, int timeout_ms, struct gdp_http_answer *ret,
+             struct gdp_diag *diag)
 {
     int64_t deadline = now_ms() + timeout_ms;
     _cleanup_close_ int fd = connect_to(address, deadline, diag);
@@ -160,11 +160,11 @@ gdp_http_get(const char *address, const char *path, int timeout_ms, unsigned *re
                             gdp_strerror((int)n));
     }
     size_t off = 0;
-    r = parse_answer(buf, (size_t)n, ret_status, &off);
+    r = parse_answer(buf, (size_t)n, &ret->status, &off);
     if (r < 0) {
         return gdp_diag_set(diag, r, "GET %s from %s: not an HTTP answer", path, address);
     }
-    *ret_len = (size_t)n - off;
-    *ret_body = gdp_strndup(buf + off, *ret_len);
+    ret->len = (size_t)n - off;
+    ret->body = gdp_strndup(buf + off, ret->len);
     return 0;
 }
