@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,6 +23,19 @@ def promtool():
     return str(local)
 
 
+def connect(s, target, timeout):
+    """connect() that waits while a unix socket's listen backlog is full (EAGAIN in timeout
+    mode), as a blocking connect would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return s.connect(target)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def raw(address, data, timeout=5):
     """Sends data to the endpoint, returns everything it answers until it closes."""
     if address.startswith("unix:"):
@@ -33,7 +47,7 @@ def raw(address, data, timeout=5):
         target = (host or "127.0.0.1", int(port))
     s.settimeout(timeout)
     with s:
-        s.connect(target)
+        connect(s, target, timeout)
         s.sendall(data)
         out = b""
         while True:

@@ -189,6 +189,11 @@ def test_head_and_unknown_paths(serve, tmp_path):
     assert mc.get(d.addr, "/metrics", method="POST")[0] == 405
     answer = mc.raw(d.addr, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert mc.status_of(answer) == 200 and answer.endswith(b"\r\n\r\n")
+    m = mc.scrape(d.addr)
+    assert mc.value(m, P + "http_requests_total", path="other", code="404") == 1
+    assert mc.value(m, P + "http_requests_total", path="/healthz", code="200") == 1
+    # nothing reached the series bound
+    assert [k for k in m if k[0] == P + "metric_series_dropped_total"] == []
 
 
 @pytest.mark.parametrize("request_bytes, want", [
@@ -320,3 +325,16 @@ def test_watchdog_off_without_pod_resources_socket(serve, tmp_path):
     assert [k for k in m if k[0] == P + "watchdog_checks_total"] == []
     assert d.kubelet.registrations.empty()
     assert "PodResources" not in d.log
+
+
+def test_watchdog_counts_failed_checks(serve, tmp_path):
+    # a socket file nobody answers on: every check fails and nothing is re-registered
+    root = tmp_path / "pod-resources"
+    root.mkdir()
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(root / "kubelet.sock"))
+    dead.close()
+    d = serve(endpoint(tmp_path), env=WATCHDOG_ENV)
+    d.kubelet.wait_registration()
+    wait_at_least(d, P + "watchdog_checks_total", 2, result="error")
+    assert d.kubelet.registrations.empty()
