@@ -70,3 +70,5 @@ for node in dgx1-v100 pcie-8gpu-2switch dgx-a100 dgx2-v100x16; do
         --driver-root="$tmp/root" --node="$root/tests/mock-nvml/nodes/$node.yaml" \
         --repeat="${BENCH_PREFERRED_REPEAT:-200}"
 done
+echo "metrics endpoint cost (docs/metrics.md)"
+env -u MOCK_NVML_NODE -u MOCK_NVML_CONTROL -u LD_LIBRARY_PATH /usr/bin/python3 "$root/bench/metrics_cost.py" "$build" "${BENCH_CALLS:-10000}"

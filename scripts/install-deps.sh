@@ -15,6 +15,7 @@ packages=(
     busybox-static umoci skopeo runc
     yamllint golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev
     libcurl4-openssl-dev openssl nghttp2-server
+    libmicrohttpd-dev python3-prometheus-client
 )
 # Deployment checks validate with npm packages; a Node.js from elsewhere (with its npm) will do.
 command -v npm >/dev/null || packages+=(nodejs npm)
@@ -23,6 +24,28 @@ sudo=()
 if [ "$(id -u)" -ne 0 ]; then
     sudo=(sudo)
 fi
+
+# promtool checks the /metrics exposition in the tests. It comes out of Debian's prometheus
+# package, extracted into the git-ignored .tools/ without installing the package, so that no
+# Prometheus service is ever set up or started.
+install_promtool() {
+    local root tmp
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if command -v promtool >/dev/null || [ -x "$root/.tools/bin/promtool" ]; then
+        return 0
+    fi
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) || {
+        "${sudo[@]}" apt-get update -qq
+        (cd "$tmp" && apt-get download prometheus >/dev/null)
+    }
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+    mkdir -p "$root/.tools/bin"
+    cp "$tmp/root/usr/bin/promtool" "$root/.tools/bin/promtool"
+    rm -rf "$tmp"
+    echo "install-deps: promtool extracted to .tools/bin/promtool"
+}
+install_promtool
 
 missing=()
 for p in "${packages[@]}"; do

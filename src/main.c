@@ -31,6 +31,7 @@ static const struct subcommand subcommands[] = {
         {"config", 0},             /* parses its own arguments (cmd/config.c) */
         {"mps-control-daemon", 0}, /* parses its own arguments (cmd/mps.c) */
         {"config-manager", 0},     /* parses its own arguments (cmd/config_manager.c) */
+        {"explain", 0},            /* parses its own arguments (cmd/explain.c) */
         {"version", 0},
         {"help", 0},
         {"gpu-feature-discovery", GDP_CMD_GFD},
@@ -77,7 +78,7 @@ static void
 usage(FILE *f)
 {
     (void)fprintf(f, "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
-                     "gpu-feature-discovery|version|help] [flags]\n"
+                     "gpu-feature-discovery|explain|version|help] [flags]\n"
                      "       gpu-device-plugin config-manager [flags]\n"
                      "Run 'gpu-device-plugin help' or 'gpu-device-plugin <command> --help' for the "
                      "flags.\n");
@@ -149,6 +150,9 @@ main(int argc, char **argv)
     }
     if (streq(sc->name, "config-manager")) {
         return gdp_cmd_config_manager(argc - first, argv + first, environ);
+    }
+    if (streq(sc->name, "explain")) {
+        return gdp_cmd_explain(argc - first, argv + first, environ);
     }
     if (streq(sc->name, "help")) {
         usage(stdout);

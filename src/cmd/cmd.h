@@ -52,3 +52,11 @@ int gdp_cmd_mps_control_daemon(int argc, char **argv, char **envp);
  * envp the environment. Returns the exit status.
  */
 int gdp_cmd_config_manager(int argc, char **argv, char **envp);
+
+/*
+ * `explain [DEVICE-ID | --pod NAMESPACE/NAME] [--metrics-address ADDR]
+ * [--pod-resources-socket PATH]`: argv starts after "explain"; envp supplies METRICS_ADDRESS.
+ * Reads a running plugin's /debug/state (and the kubelet's PodResources List for --pod) and
+ * prints the explanation. Returns the exit status (1: not found or unreachable).
+ */
+int gdp_cmd_explain(int argc, char **argv, char **envp);

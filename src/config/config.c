@@ -463,6 +463,17 @@ const struct gdp_opt gdp_opts[] = {
                         "health change (ours; one DaemonSet instead of two). Empty: no labels.",
         },
         {
+                OPT("metrics-address", STRING, metrics_address),
+                .implemented = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("METRICS_ADDRESS"),
+                .def = "",
+                .arg = "ADDR",
+                .key = "flags.plugin.metricsAddress",
+                .help = "Serve /metrics, /healthz, /readyz and /debug/state over HTTP on HOST:PORT "
+                        "or unix:PATH (ours). Empty: no endpoint.",
+        },
+        {
                 OPT("max-serve-outage", UINT_LIST, max_serve_outage_s),
                 .implemented = true,
                 .scope = SERVE_AND_LIST,

@@ -178,6 +178,8 @@ struct gdp_config {
     char *cdi_spec_dir;             /* ours: where CDI specs are written, default /var/run/cdi */
     unsigned max_serve_outage_s[1]; /* ours: exit after this long unable to serve; 0 = never */
     size_t n_max_serve_outage_s;    /* 0 (empty value) also means never */
+    /* ours: the HTTP endpoint (metrics, probes, state); "" = none */
+    char *metrics_address;
     /* ours */
     enum gdp_log_level log_level;
     enum gdp_log_format log_format;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/diag.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "nvml/nvml_api.h"
 
@@ -197,6 +198,7 @@ check(const struct gdp_nvml *nv, nvmlReturn_t rc, const char *call, struct gdp_d
         return 0;
     }
     last_return = (int)rc;
+    gdp_metrics_nvml_error(call);
     const char *text = nv->fn.ErrorString != NULL ? nv->fn.ErrorString(rc) : NULL;
     return gdp_diag_set(diag, GDP_E_NVML, "%s: %s (code %d)", call,
                         text != NULL ? text : "unknown error", (int)rc);

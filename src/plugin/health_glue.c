@@ -18,6 +18,7 @@
 #include "gpu/health.h"
 #include "nvml/health.h"
 #include "plugin/manager_int.h"
+#include "plugin/observe.h"
 #include "plugin/server.h"
 #include "resource/resources.h"
 
@@ -55,6 +56,7 @@ publish_changes(struct gdp_manager *m, const struct gdp_health_result *res)
     const struct gdp_node *node = m->cur->inv.node;
     for (size_t i = 0; i < res->n_changes; i++) {
         log_change(&node->devices[res->changes[i].device], &res->changes[i]);
+        gdp_observe_health(m, &node->devices[res->changes[i].device], &res->changes[i]);
     }
     for (size_t e = 0; e < m->n_entries && res->n_changes > 0; e++) {
         const struct gdp_resource *r =
@@ -134,6 +136,7 @@ health_record(struct gdp_loop *loop _unused_, const void *data, void *userdata)
     if (m->health_state == NULL || rec->generation != m->generation) {
         return; /* from before a reload */
     }
+    gdp_observe_record(rec);
     if (gdp_health_state_apply(m->health_state, rec, gdp_loop_now_ms(), &res) < 0) {
         return;
     }

@@ -20,8 +20,10 @@
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "plugin/manager_int.h"
+#include "plugin/observe.h"
 #include "plugin/server.h"
 #include "resource/cdi.h"
 #include "resource/imex.h"
@@ -226,6 +228,7 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     if (r < 0) {
         log_error("reload failed, still serving the previous configuration: %s%s", diag.msg,
                   gdp_inventory_hint(r));
+        gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "rejected");
         return;
     }
     for (size_t i = 0; i < next->cfg.warnings.n; i++) {
@@ -241,6 +244,7 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     snapshot_free(old); /* nothing refers to it any more */
     gdp_health_glue_start(m);
     gdp_manager_snapshot_changed(m);
+    gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "applied");
 }
 
 /* ---- signals ---- */
@@ -351,6 +355,10 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
         return r;
     }
     log_snapshot(s);
+    r = gdp_observe_start(m, diag);
+    if (r < 0) {
+        return r;
+    }
     sync_entries(m);
     gdp_health_glue_start(m);
     gdp_manager_snapshot_changed(m);
@@ -380,6 +388,7 @@ gdp_manager_free(struct gdp_manager *m)
     }
     gdp_health_glue_stop(m);
     gdp_loop_timer_free(m->health_timer);
+    gdp_observe_free(m);
     stop_entries(m);
     gdp_watch_done(m);
     snapshot_free(m->cur);

@@ -20,6 +20,7 @@ struct gdp_health;
 struct gdp_health_state;
 struct gdp_loop;
 struct gdp_loop_timer;
+struct gdp_observe;
 struct gdp_plugin;
 struct gdp_plugin_ctx;
 struct gdp_resource;
@@ -85,6 +86,8 @@ struct gdp_manager {
     uint32_t generation; /* bumped on every reload; older health records are dropped */
     gdp_manager_snapshot_fn *on_snapshot; /* or NULL */
     void *on_snapshot_data;
+    /* observe.c: the HTTP endpoint, health history, registration watchdog */
+    struct gdp_observe *observe;
 };
 
 /* manager.c: calls the on_snapshot hook, if any, with the current snapshot. */

@@ -16,6 +16,7 @@
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "plugin/manager_int.h"
 #include "plugin/server.h"
@@ -64,6 +65,7 @@ schedule_retry(struct gdp_entry *e, const char *why)
 {
     const char *res = gdp_plugin_resource(e->plugin);
     e->reg_failures++;
+    gdp_metric_inc1(GDP_M_REGISTRATION_FAILURES, res);
     if (!e->complained) {
         log_warn("resource=%s registration with the kubelet at %s failed: %s; retrying", res,
                  e->m->kubelet_socket, why);
@@ -87,6 +89,7 @@ registered(const struct gdp_rpc_result *res, void *userdata)
         return;
     }
     e->state = GDP_REG_DONE;
+    gdp_metric_inc1(GDP_M_REGISTRATIONS, gdp_plugin_resource(e->plugin));
     e->complained = false;
     e->backoff_ms = 0;
     e->reg_failures = 0;

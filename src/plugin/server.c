@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "gpu/device.h"
 #include "plugin/pbcheck.h"
@@ -44,6 +45,12 @@ const char *
 gdp_plugin_resource(const struct gdp_plugin *p)
 {
     return p->ctx.resource->name;
+}
+
+size_t
+gdp_plugin_n_watchers(const struct gdp_plugin *p)
+{
+    return p->n_watchers;
 }
 
 const char *
@@ -340,14 +347,17 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
         fail_invalid(call, p, "a device ID contains a NUL byte");
         return;
     }
+    const uint64_t t0 = gdp_metrics_now_ns();
     V1beta1__AllocateRequest *in = v1beta1__allocate_request__unpack(NULL, len, req);
     if (in == NULL) {
         fail_invalid(call, p, "malformed AllocateRequest");
+        gdp_metrics_request("Allocate", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     if (in->n_container_requests == 0) {
         v1beta1__allocate_request__free_unpacked(in, NULL);
         fail_invalid(call, p, "no container requests");
+        gdp_metrics_request("Allocate", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     size_t n = in->n_container_requests;
@@ -376,6 +386,7 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
     }
     free(allocs);
     v1beta1__allocate_request__free_unpacked(in, NULL);
+    gdp_metrics_request("Allocate", p->ctx.resource->name, t0, r);
 }
 
 /* ---- GetPreferredAllocation ---- */
@@ -420,10 +431,12 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
         fail_invalid(call, p, "a device ID contains a NUL byte");
         return;
     }
+    const uint64_t t0 = gdp_metrics_now_ns();
     V1beta1__PreferredAllocationRequest *in =
             v1beta1__preferred_allocation_request__unpack(NULL, len, req);
     if (in == NULL) {
         fail_invalid(call, p, "malformed PreferredAllocationRequest");
+        gdp_metrics_request("GetPreferredAllocation", p->ctx.resource->name, t0, -EINVAL);
         return;
     }
     size_t n = in->n_container_requests;
@@ -448,6 +461,7 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
     free(outs);
     free(ptrs);
     v1beta1__preferred_allocation_request__free_unpacked(in, NULL);
+    gdp_metrics_request("GetPreferredAllocation", p->ctx.resource->name, t0, r);
 }
 
 /* ---- lifecycle ---- */

@@ -62,6 +62,9 @@ void gdp_plugin_set_ctx(struct gdp_plugin *p, const struct gdp_plugin_ctx *ctx);
 /* Sends the current device list (IDs, health, NUMA) on every open ListAndWatch stream. */
 void gdp_plugin_devices_changed(struct gdp_plugin *p);
 
+/* Open ListAndWatch streams. */
+size_t gdp_plugin_n_watchers(const struct gdp_plugin *p);
+
 /* The resource name, the socket path and its basename (the Register endpoint). Borrowed. */
 const char *gdp_plugin_resource(const struct gdp_plugin *p);
 const char *gdp_plugin_socket(const struct gdp_plugin *p);

@@ -22,6 +22,7 @@
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "plugin/manager_int.h"
 #include "plugin/server.h"
@@ -52,6 +53,7 @@ static void
 kubelet_appeared(struct gdp_manager *m)
 {
     log_info("kubelet socket %s created: registering again", m->kubelet_socket);
+    gdp_metric_add(GDP_M_KUBELET_RESTARTS, NULL, 1);
     for (size_t i = 0; i < m->n_entries; i++) {
         struct gdp_entry *e = m->entries[i];
         if (e->state == GDP_REG_WAIT_MPS ||

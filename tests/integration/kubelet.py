@@ -132,3 +132,84 @@ class FakeKubelet:
 
     def wait_registration(self, timeout=10):
         return self.registrations.get(timeout=timeout)
+
+
+def _load_podresources_pb():
+    proto = ROOT / "proto" / "podresources_v1.proto"
+    build = Path(os.environ.get("GDP_BUILD_DIR", ROOT / "build")).resolve()
+    out = build / "python"
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "podresources_v1_pb2.py"
+    if not target.exists() or target.stat().st_mtime < proto.stat().st_mtime:
+        subprocess.run(["protoc", f"--proto_path={proto.parent}", f"--python_out={out}",
+                        str(proto)], check=True)
+    if str(out) not in sys.path:
+        sys.path.insert(0, str(out))
+    return importlib.import_module("podresources_v1_pb2")
+
+
+prpb = _load_podresources_pb()
+
+
+class FakePodResources:
+    """The kubelet's PodResources API (v1 List and GetAllocatableResources) on
+    <kubelet root>/pod-resources/kubelet.sock, answering what the test sets:
+    allocatable = {resource: [device IDs]}, pods = [(namespace, name, {container:
+    {resource: [device IDs]}})]."""
+
+    def __init__(self, kubelet_root):
+        self.dir = Path(kubelet_root) / "pod-resources"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket = self.dir / "kubelet.sock"
+        self.allocatable = {}
+        self.pods = []
+        self.allocatable_calls = 0
+        self.server = None
+
+    def _allocatable(self, req, context):
+        self.allocatable_calls += 1
+        resp = prpb.AllocatableResourcesResponse()
+        for resource, ids in self.allocatable.items():
+            for i in ids:
+                d = resp.devices.add()
+                d.resource_name = resource
+                d.device_ids.append(i)
+        return resp
+
+    def _list(self, req, context):
+        resp = prpb.ListPodResourcesResponse()
+        for namespace, name, containers in self.pods:
+            p = resp.pod_resources.add()
+            p.namespace, p.name = namespace, name
+            for cname, devices in containers.items():
+                c = p.containers.add()
+                c.name = cname
+                for resource, ids in devices.items():
+                    d = c.devices.add()
+                    d.resource_name = resource
+                    d.device_ids.extend(ids)
+        return resp
+
+    def start(self):
+        ser = lambda m: m.SerializeToString()
+        handler = grpc.method_handlers_generic_handler("v1.PodResourcesLister", {
+            "GetAllocatableResources": grpc.unary_unary_rpc_method_handler(
+                self._allocatable,
+                request_deserializer=prpb.AllocatableResourcesRequest.FromString,
+                response_serializer=ser),
+            "List": grpc.unary_unary_rpc_method_handler(
+                self._list, request_deserializer=prpb.ListPodResourcesRequest.FromString,
+                response_serializer=ser),
+        })
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.server.add_generic_rpc_handlers((handler,))
+        self.server.add_insecure_port(f"unix:{self.socket}")
+        self.server.start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.stop(0).wait()
+            self.server = None
+        if self.socket.exists():
+            self.socket.unlink()
