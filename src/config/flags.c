@@ -311,12 +311,17 @@ gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
                "(docs/labels.md), once or every --sleep-interval; SIGHUP reloads the "
                "config file.";
     }
-    (void)fputs(
-            "Usage: gpu-device-plugin [serve|list|cdi generate|config|version|help] [flags]\n\n",
-            f);
-    (void)fputs("Without a subcommand gpu-device-plugin runs serve, so that it can stand in "
-                "for NVIDIA's\nnvidia-device-plugin binary.\n",
-                f);
+    if (gfd) {
+        (void)fputs("Usage: gpu-feature-discovery [flags]\n"
+                    "       gpu-device-plugin gpu-feature-discovery [flags]\n",
+                    f);
+    } else {
+        (void)fputs("Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
+                    "gpu-feature-discovery|config-manager|explain|version|help] [flags]\n\n"
+                    "Without a subcommand gpu-device-plugin runs serve, so that it can stand in "
+                    "for NVIDIA's\nnvidia-device-plugin binary.\n",
+                    f);
+    }
     (void)fprintf(f, "\n%s\n", what);
     (void)fprintf(f,
                   "\nFlags for %s. A flag may start with - or --; a value follows after = or as "
