@@ -317,7 +317,8 @@ gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
                     f);
     } else {
         (void)fputs("Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
-                    "gpu-feature-discovery|config-manager|explain|version|help] [flags]\n\n"
+                    "gpu-feature-discovery|\n"
+                    "                         config-manager|explain|version|help] [flags]\n\n"
                     "Without a subcommand gpu-device-plugin runs serve, so that it can stand in "
                     "for NVIDIA's\nnvidia-device-plugin binary.\n",
                     f);

@@ -553,7 +553,8 @@ help_text_content(void **state _unused_)
     _cleanup_free_ char *list = help_text(GDP_CMD_LIST);
     static const char *const needles[] = {
             "Usage: gpu-device-plugin [serve|list|cdi generate|config|mps-control-daemon|"
-            "gpu-feature-discovery|config-manager|explain|version|help] [flags]",
+            "gpu-feature-discovery|\n                         config-manager|explain|version|"
+            "help] [flags]",
             "--mig-strategy=none|single|mixed",
             "env: MIG_STRATEGY; default: \"none\"",
             "--driver-root=PATH, --nvidia-driver-root=PATH",
