@@ -67,6 +67,11 @@ copy_lib() {
 }
 libs=$(ldd "$bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 [ -n "$libs" ] || die "ldd found no libraries for $bin"
+# libcurl is not linked but loaded at run time by the Kubernetes API client (config-manager):
+# it and the libraries it needs go in too
+curl=$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+[ -n "$curl" ] || die "libcurl.so.4 not found (Debian package libcurl4)"
+libs="$libs $curl $(ldd "$curl" | awk '$3 ~ /^\// { print $3 }')"
 case $(readelf -l "$bin" | sed -n 's/.*program interpreter: \(.*\)]/\1/p') in
 /lib64/*) ln -s usr/lib64 "$rootfs/lib64" ;; # amd64's loader path
 esac

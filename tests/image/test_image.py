@@ -179,6 +179,28 @@ def test_program_names_pick_their_subcommand(runc):
         assert p.returncode == 0 or "not available in this build" in p.stderr, p.stderr
 
 
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+def test_config_manager_reaches_for_the_api_server(runc, tmp_path):
+    """libcurl, loaded at run time, is in the image with its libraries: config-manager gets as
+    far as connecting (to a closed port here) instead of failing to load it."""
+    kube = tmp_path / "kube"
+    kube.mkdir()
+    (kube / "config").write_text(KUBECONFIG)
+    script = ("timeout 3 config-manager --oneshot --kubeconfig=/kube/config --node-name=n "
+              "--config-file-srcdir=/kube --config-file-dst=/tmp/config --send-signal=false")
+    p = runc.run(["sh", "-c", script], mounts=[(kube, "/kube")])
+    assert "cannot load" not in p.stderr, p.stderr
+    assert "list nodes: https://127.0.0.1:1" in p.stderr, p.stderr
+
+
 def test_mount_shm_in_the_image(runc, tmp_path):
     """The MPS DaemonSet's init container: `mps-control-daemon mount-shm`, /mps mounted."""
     mps = tmp_path / "mps"
