@@ -5,12 +5,11 @@
  */
 #include "kube/curl_dl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
-#include <string.h>
 
 #include "core/diag.h"
+#include "core/dl.h"
 #include "core/util.h"
 
 #define LIBCURL "libcurl.so.4"
@@ -23,10 +22,7 @@ static bool loaded;
         "curl_" #name, offsetof(struct gdp_curl_fns, name) \
     }
 
-static const struct {
-    const char *name;
-    size_t off;
-} syms[] = {
+static const struct gdp_dl_sym syms[] = {
         SYM(global_init),         SYM(easy_init),           SYM(easy_setopt),
         SYM(easy_getinfo),        SYM(easy_cleanup),        SYM(easy_strerror),
         SYM(multi_init),          SYM(multi_setopt),        SYM(multi_add_handle),
@@ -42,19 +38,8 @@ gdp_curl_load(struct gdp_diag *diag)
     if (loaded) {
         return &fns;
     }
-    void *lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        (void)gdp_diag_set(diag, -ENOENT, "cannot load %s (Debian package libcurl4): %s", LIBCURL,
-                           dlerror());
+    if (gdp_dl_bind(LIBCURL, "libcurl4", syms, ELEMENTSOF(syms), &fns, diag) < 0) {
         return NULL;
-    }
-    for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
-        void *p = dlsym(lib, syms[i].name);
-        if (p == NULL) {
-            (void)gdp_diag_set(diag, -ENOSYS, "%s: symbol %s missing", LIBCURL, syms[i].name);
-            return NULL;
-        }
-        memcpy((char *)&fns + syms[i].off, &p, sizeof p); /* fns holds only pointers */
     }
     if (fns.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         (void)gdp_diag_set(diag, -EIO, "curl_global_init failed");

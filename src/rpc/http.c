@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,58 @@
 #include <unistd.h>
 
 #include "core/diag.h"
+#include "core/dl.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+
+/*
+ * libmicrohttpd is loaded when the first endpoint starts, so that a plugin without one maps
+ * neither it nor the TLS libraries Debian builds it with. Typed as microhttpd.h declares.
+ */
+#define MHD_FN(name) __typeof__(MHD_##name) *name /* NOLINT(bugprone-macro-parentheses) */
+
+static struct {
+    MHD_FN(start_daemon);
+    MHD_FN(stop_daemon);
+    MHD_FN(get_daemon_info);
+    MHD_FN(run);
+    MHD_FN(get_timeout);
+    MHD_FN(create_response_from_buffer);
+    MHD_FN(add_response_header);
+    MHD_FN(queue_response);
+    MHD_FN(destroy_response);
+} mhd;
+
+#undef MHD_FN
+
+#define SYM(name)                                     \
+    {                                                 \
+        "MHD_" #name, offsetof(__typeof__(mhd), name) \
+    }
+static const struct gdp_dl_sym mhd_syms[] = {
+        SYM(start_daemon),        SYM(stop_daemon),
+        SYM(get_daemon_info),     SYM(run),
+        SYM(get_timeout),         SYM(create_response_from_buffer),
+        SYM(add_response_header), SYM(queue_response),
+        SYM(destroy_response),
+};
+#undef SYM
+
+static int
+load_mhd(struct gdp_diag *diag)
+{
+    static bool loaded;
+    if (!loaded) {
+        int r = gdp_dl_bind("libmicrohttpd.so.12", "libmicrohttpd12", mhd_syms,
+                            ELEMENTSOF(mhd_syms), &mhd, diag);
+        if (r < 0) {
+            return r;
+        }
+        loaded = true;
+    }
+    return 0;
+}
 
 struct gdp_http_server {
     struct gdp_loop *loop;
@@ -154,14 +204,14 @@ listen_on(const char *address, char **ret_unix_path, struct gdp_diag *diag)
 static enum MHD_Result
 queue(struct MHD_Connection *conn, struct gdp_http_response *resp, bool head)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
+    struct MHD_Response *r = mhd.create_response_from_buffer(
             head ? 0 : resp->len, head ? (void *)"" : resp->body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL) {
         return MHD_NO;
     }
-    (void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
-    enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
-    MHD_destroy_response(r);
+    (void)mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    enum MHD_Result ret = mhd.queue_response(conn, resp->status, r);
+    mhd.destroy_response(r);
     return ret;
 }
 
@@ -209,9 +259,9 @@ _printf_(2, 0) static void mhd_log(void *cls _unused_, const char *fmt, va_list 
 static void
 run_mhd(struct gdp_http_server *s)
 {
-    (void)MHD_run(s->mhd);
+    (void)mhd.run(s->mhd);
     MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES) {
+    if (mhd.get_timeout(s->mhd, &ms) == MHD_YES) {
         /* 0 means "work is pending now": 1 ms, since a 0 would disarm the timer */
         (void)gdp_loop_timer_set(s->timer, ms == 0 ? 1 : (uint64_t)ms, 0);
     }
@@ -232,7 +282,11 @@ on_timer(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_, 
 static int
 start_mhd(struct gdp_http_server *s, struct gdp_diag *diag)
 {
-    s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+    int r = load_mhd(diag);
+    if (r < 0) {
+        return r;
+    }
+    s->mhd = mhd.start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
                               MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)GDP_HTTP_MAX_CONNECTIONS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GDP_HTTP_TIMEOUT_S,
@@ -241,12 +295,12 @@ start_mhd(struct gdp_http_server *s, struct gdp_diag *diag)
     if (s->mhd == NULL) {
         return gdp_diag_set(diag, -EIO, "cannot start the HTTP server");
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *info = mhd.get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (info == NULL) {
         return gdp_diag_set(diag, -EIO, "the HTTP server has no epoll descriptor");
     }
     s->epoll_fd = info->epoll_fd;
-    int r = gdp_loop_add_fd(s->loop, s->epoll_fd, EPOLLIN, on_epoll, s);
+    r = gdp_loop_add_fd(s->loop, s->epoll_fd, EPOLLIN, on_epoll, s);
     if (r < 0) {
         return gdp_diag_set(diag, r, "cannot watch the HTTP server: %s", gdp_strerror(r));
     }
@@ -283,7 +337,7 @@ gdp_http_server_free(struct gdp_http_server *s)
     }
     gdp_loop_timer_free(s->timer);
     if (s->mhd != NULL) {
-        MHD_stop_daemon(s->mhd); /* closes the listening socket it was given */
+        mhd.stop_daemon(s->mhd); /* closes the listening socket it was given */
         s->listen_fd = -1;
     }
     if (s->listen_fd >= 0) {
