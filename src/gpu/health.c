@@ -561,6 +561,39 @@ mark_xid(struct gdp_health_state *st, size_t i, size_t g, const struct gdp_healt
     update(st, i, reset ? CAUSE_RESET : CAUSE_XID, 0, rec->xid, "");
 }
 
+/* The device (GPU or MIG) with this UUID, or -1. */
+static ssize_t
+find_device(const struct gdp_node *node, const char *uuid)
+{
+    for (size_t i = 0; i < node->n_devices; i++) {
+        if (streq(node->devices[i].uuid, uuid)) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+size_t
+gdp_health_state_carry(struct gdp_health_state *st, const struct gdp_health_state *old)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->node->n_devices; i++) {
+        ssize_t j = find_device(old->node, st->node->devices[i].uuid);
+        if (j < 0) {
+            continue;
+        }
+        struct dev_state *s = &st->dev[i];
+        struct dev_state was = old->dev[j];
+        was.causes = (was.causes & ~(unsigned)CAUSE_BASE) | (s->causes & CAUSE_BASE);
+        (void)gdp_strlcpy(was.base, s->base, sizeof was.base);
+        *s = was;
+        update(st, i, 0, 0, 0, ""); /* the device's health and reason from the causes */
+        n += !st->node->devices[i].healthy;
+    }
+    st->n_changes = 0;
+    return n;
+}
+
 static enum gdp_health_outcome
 apply_event(struct gdp_health_state *st, const struct gdp_health_record *rec, uint64_t now_ms)
 {

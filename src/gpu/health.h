@@ -119,6 +119,15 @@ struct gdp_health_state *gdp_health_state_new(const struct gdp_health_config *cf
 void gdp_health_state_free(struct gdp_health_state *st);
 
 /*
+ * Carries what old (the state of the node served before a reload) knew into st: for each
+ * device of st's node with a UUID old's node has, every cause of ill health but the
+ * discovery failure (this discovery decides that one), with its XID, quiet period and reset
+ * tracking. Records no change: the devices were already advertised so. Returns how many
+ * devices stay unhealthy through it.
+ */
+size_t gdp_health_state_carry(struct gdp_health_state *st, const struct gdp_health_state *old);
+
+/*
  * Applies one record from the health thread at time now_ms (monotonic). The caller checks
  * the record's generation first. Fills *ret. Returns 0, or -EINVAL for an unknown kind.
  */

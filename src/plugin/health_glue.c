@@ -145,17 +145,36 @@ health_record(struct gdp_loop *loop _unused_, const void *data, void *userdata)
     arm_health_timer(m);
 }
 
-void
+struct gdp_health_state *
 gdp_health_glue_stop(struct gdp_manager *m)
 {
+    struct gdp_health_state *st = m->health_state;
     gdp_health_stop(m->health);
     m->health = NULL;
-    gdp_health_state_free(m->health_state);
     m->health_state = NULL;
     if (m->health_timer != NULL) {
         (void)gdp_loop_timer_set(m->health_timer, 0, 0);
     }
     m->generation++;
+    return st;
+}
+
+/* A reload re-discovers the node: health the old node's state knew is not forgotten. */
+static void
+carry_health(struct gdp_manager *m, struct gdp_health_state *was)
+{
+    const struct gdp_node *node = m->cur->inv.node;
+    if (was == NULL || gdp_health_state_carry(m->health_state, was) == 0) {
+        return;
+    }
+    for (size_t i = 0; i < node->n_devices; i++) {
+        const struct gdp_device *d = &node->devices[i];
+        if (d->healthy) {
+            continue;
+        }
+        log_warn("device=%s index=%s still unhealthy after the reload: %s", d->uuid, d->index_str,
+                 d->reason);
+    }
 }
 
 /* One line at start saying which XIDs recover by themselves (docs/health.md, "Recovery"). */
@@ -178,11 +197,12 @@ log_recovery_rules(const struct gdp_config *cfg, const struct gdp_health_config 
 }
 
 void
-gdp_health_glue_start(struct gdp_manager *m)
+gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
 {
     struct gdp_node *node = m->cur->inv.node;
     struct gdp_diag diag = {0};
     if (!m->health_cfg.enabled || node == NULL || m->cur->inv.nv == NULL) {
+        gdp_health_state_free(was);
         return;
     }
     _cleanup_free_ const char **uuids = gdp_calloc_ptrs(node->n_devices);
@@ -197,6 +217,8 @@ gdp_health_glue_start(struct gdp_manager *m)
                                   m->cur->cfg.n_health_recover_xids);
     log_recovery_rules(&m->cur->cfg, &m->health_cfg);
     m->health_state = gdp_health_state_new(&m->health_cfg, node);
+    carry_health(m, was);
+    gdp_health_state_free(was);
     const struct gdp_health_opts opts = {
             .nv = m->cur->inv.nv,
             .loop = m->loop,
@@ -209,7 +231,9 @@ gdp_health_glue_start(struct gdp_manager *m)
         log_error("health checks are off: %s", diag.msg);
         gdp_health_state_free(m->health_state);
         m->health_state = NULL;
+        return;
     }
+    arm_health_timer(m);
 }
 
 int

@@ -235,14 +235,14 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
         log_warn("%s", next->cfg.warnings.v[i]);
     }
     gdp_log_level = next->cfg.log_level;
-    gdp_health_glue_stop(m);
+    struct gdp_health_state *was = gdp_health_glue_stop(m);
     struct gdp_snapshot *old = m->cur;
     m->cur = next;
     m->config_hash = gdp_watch_config_hash(next->cfg.config_file);
     log_snapshot(next);
+    gdp_health_glue_start(m, was); /* before the new lists go out, with the health carried */
     sync_entries(m);
     snapshot_free(old); /* nothing refers to it any more */
-    gdp_health_glue_start(m);
     gdp_manager_snapshot_changed(m);
     gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "applied");
 }
@@ -360,7 +360,7 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
         return r;
     }
     sync_entries(m);
-    gdp_health_glue_start(m);
+    gdp_health_glue_start(m, NULL);
     gdp_manager_snapshot_changed(m);
     return 0;
 }
@@ -386,7 +386,7 @@ gdp_manager_free(struct gdp_manager *m)
     if (m == NULL) {
         return;
     }
-    gdp_health_glue_stop(m);
+    gdp_health_state_free(gdp_health_glue_stop(m));
     gdp_loop_timer_free(m->health_timer);
     gdp_observe_free(m);
     stop_entries(m);

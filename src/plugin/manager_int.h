@@ -117,5 +117,10 @@ void gdp_manager_reload(struct gdp_manager *m, const char *why);
 
 /* health_glue.c */
 int gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag);
-void gdp_health_glue_start(struct gdp_manager *m);
-void gdp_health_glue_stop(struct gdp_manager *m);
+/*
+ * Starts health checks on m->cur's node. was (may be NULL) is the state of the node served
+ * before a reload, from gdp_health_glue_stop(): what it knew carries over (taken, freed).
+ */
+void gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was);
+/* Stops them; returns the state (caller passes it to the next start, or frees it). */
+struct gdp_health_state *gdp_health_glue_stop(struct gdp_manager *m);

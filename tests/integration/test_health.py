@@ -2,6 +2,7 @@
 """Health end to end: XIDs injected through the mock NVML's control FIFO reach every open
 ListAndWatch stream of the affected resources as one update, and devices come back."""
 import queue
+import signal
 import threading
 import time
 
@@ -165,3 +166,35 @@ def test_event_storm_keeps_the_daemon_responsive(health):
     msg = w.next()
     assert msg[A100_IDS[7]] == "Unhealthy"
     assert w.quiet(0.3)  # one coalesced update, not a flood
+
+
+def test_a_reload_keeps_an_unhealthy_gpu_unhealthy(health):
+    d = health()
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[5]} 79")
+    assert w.next()[A100_IDS[5]] == "Unhealthy"
+    d.send(signal.SIGHUP)
+    d.wait_log("SIGHUP: reloading")
+    d.wait_log(f"device={A100_IDS[5]} index=5 still unhealthy after the reload: XID 79")
+    # a stream opened after the reload sees it too; the open one is never told it is Healthy
+    after = Watcher(d.client()).first
+    assert after[A100_IDS[5]] == "Unhealthy"
+    assert all(h == "Healthy" for i, h in after.items() if i != A100_IDS[5])
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        try:
+            assert w.next(0.2)[A100_IDS[5]] == "Unhealthy"
+        except queue.Empty:
+            pass
+
+
+def test_a_reload_keeps_the_quiet_period_running(health):
+    d = health(env={"GDP_HEALTH_QUIET_PERIOD": "1500ms"})
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[2]} 32")
+    assert w.next()[A100_IDS[2]] == "Unhealthy"
+    d.send(signal.SIGHUP)
+    d.wait_log(f"device={A100_IDS[2]} index=2 still unhealthy after the reload")
+    assert Watcher(d.client()).first[A100_IDS[2]] == "Unhealthy"
+    d.wait_log(f"device={A100_IDS[2]} index=2 healthy again:", timeout=10)
+    assert Watcher(d.client()).first[A100_IDS[2]] == "Healthy"
