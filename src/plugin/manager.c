@@ -92,10 +92,10 @@ snapshot_build(struct gdp_config *cfg, struct gdp_snapshot **ret, struct gdp_dia
     s->dev_root_ctr = gdp_cdi_dev_root_ctr(&s->cfg);
     int r = gdp_inventory_load(&s->cfg, &s->inv, diag);
     if (r >= 0) {
-        r = prepare_allocations(s, diag);
-    }
-    if (r >= 0) {
         r = gdp_mps_check(&s->cfg, s->inv.set, diag);
+    }
+    if (r >= 0) { /* last: a refused reload leaves the specs the served config names */
+        r = prepare_allocations(s, diag);
     }
     if (r < 0) {
         snapshot_free(s);

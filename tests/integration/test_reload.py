@@ -152,3 +152,25 @@ def test_reload_recomputes_the_container_dev_root(plugin, tmp_path):
                  == ["/dev/nvidiactl", "/dev/nvidia0"])
     finally:
         d.close()
+
+
+def test_a_rejected_reload_leaves_the_cdi_specs(plugin, tmp_path):
+    # the specs name what Allocate answers with: a reload that is refused (here by the MPS
+    # client limit, checked after discovery) must not replace them
+    spec_dir = tmp_path / "cdi"
+    config = tmp_path / "config.yaml"
+    config.write_text("version: v1\n")
+    d = Daemon(plugin, tmp_path, args=[f"--config-file={config}", f"--mps-root={tmp_path}",
+                                       "--device-list-strategy=cdi-annotations",
+                                       f"--cdi-spec-dir={spec_dir}"])
+    try:
+        d.kubelet.wait_registration()
+        before = {p.name: p.stat().st_ino for p in spec_dir.iterdir()}
+        assert before
+        write(config, "version: v1\nsharing:\n  mps:\n    resources:\n"
+                      "    - name: nvidia.com/gpu\n      replicas: 49\n")
+        d.wait_log("reload failed, still serving the previous configuration")
+        d.wait_log("maximum allowed replicas exceeded")
+        assert {p.name: p.stat().st_ino for p in spec_dir.iterdir()} == before
+    finally:
+        d.close()
