@@ -220,6 +220,8 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     struct gdp_config cfg;
     struct gdp_snapshot *next = NULL;
     log_info("%s: reloading the configuration and re-discovering devices", why);
+    /* hashed before it is parsed: an edit made while the reload runs is seen as a change */
+    uint64_t hash = gdp_watch_config_hash(m->cur->cfg.config_file);
     int r = gdp_config_load(&cfg, &m->src, &diag);
     if (r >= 0) {
         r = snapshot_build(&cfg, &next, &diag);
@@ -238,7 +240,7 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     struct gdp_health_state *was = gdp_health_glue_stop(m);
     struct gdp_snapshot *old = m->cur;
     m->cur = next;
-    m->config_hash = gdp_watch_config_hash(next->cfg.config_file);
+    m->config_hash = hash;
     log_snapshot(next);
     gdp_health_glue_start(m, was); /* before the new lists go out, with the health carried */
     sync_entries(m);

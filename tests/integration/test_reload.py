@@ -120,7 +120,8 @@ def test_process_name_alias_for_config_manager(plugin, tmp_path):
 
 
 def test_replica_change_updates_the_same_stream(serve, tmp_path):
-    ts = "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: {}\n"
+    ts = ("version: v1\nsharing:\n  timeSlicing:\n    resources:\n"
+          "    - name: nvidia.com/gpu\n      replicas: {}\n")
     config = tmp_path / "config.yaml"
     config.write_text(ts.format(2))
     d = serve(config, node="dgx-a100.yaml")
@@ -174,3 +175,20 @@ def test_a_rejected_reload_leaves_the_cdi_specs(plugin, tmp_path):
         assert {p.name: p.stat().st_ino for p in spec_dir.iterdir()} == before
     finally:
         d.close()
+
+
+def test_edits_during_reloads_are_never_lost(serve, tmp_path):
+    ts = ("version: v1\nsharing:\n  timeSlicing:\n    resources:\n"
+          "    - name: nvidia.com/gpu\n      replicas: {}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(ts.format(2))
+    d = serve(config, node="dgx-a100.yaml")
+    d.kubelet.wait_registration()
+    stream = d.client().list_and_watch(timeout=20)
+    assert len(next(stream).devices) == 8 * 2
+    for k in range(3, 11):
+        d.send(signal.SIGHUP)  # a reload starts, and the file changes while it runs
+        write(config, ts.format(k))
+        n = 0
+        while n != 8 * k:  # the edit is served, or the stream times out
+            n = len(next(stream).devices)
