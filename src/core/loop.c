@@ -418,15 +418,14 @@ run_hooks(struct gdp_loop *loop)
 
 /* ---- cross-thread posts ---- */
 
-static void
-post_on_io(struct gdp_loop *loop, int fd, uint32_t events _unused_, void *userdata _unused_)
+void
+gdp_loop_deliver_posts(struct gdp_loop *loop)
 {
     struct post_queue *q = &loop->post;
-    uint64_t n;
+    if (!loop->post_ready) {
+        return;
+    }
     _cleanup_free_ uint8_t *rec = gdp_malloc(q->rec_size);
-    /* resets the counter; EAGAIN (nothing pending) is harmless: the queue is checked anyway */
-    ssize_t got = read(fd, &n, sizeof n);
-    (void)got;
     for (;;) {
         (void)pthread_mutex_lock(&q->mu);
         bool have = q->count > 0;
@@ -441,6 +440,16 @@ post_on_io(struct gdp_loop *loop, int fd, uint32_t events _unused_, void *userda
         }
         q->fn(loop, rec, q->userdata);
     }
+}
+
+static void
+post_on_io(struct gdp_loop *loop, int fd, uint32_t events _unused_, void *userdata _unused_)
+{
+    uint64_t n;
+    /* resets the counter; EAGAIN (nothing pending) is harmless: the queue is checked anyway */
+    ssize_t got = read(fd, &n, sizeof n);
+    (void)got;
+    gdp_loop_deliver_posts(loop);
 }
 
 int

@@ -109,6 +109,12 @@ int gdp_loop_set_post_handler(struct gdp_loop *loop, size_t rec_size, size_t cap
 int gdp_loop_post(struct gdp_loop *loop, const void *rec);
 
 /*
+ * Delivers the records queued now to the post handler, without waiting for the loop to see
+ * them (e.g. right after joining the thread that posted them). Loop thread only.
+ */
+void gdp_loop_deliver_posts(struct gdp_loop *loop);
+
+/*
  * Runs until gdp_loop_quit(). Returns the code passed to gdp_loop_quit(), or -errno if
  * epoll_wait fails.
  */

@@ -573,6 +573,12 @@ find_device(const struct gdp_node *node, const char *uuid)
     return -1;
 }
 
+bool
+gdp_health_state_gpu_lost(const struct gdp_health_state *st, size_t device)
+{
+    return device < st->node->n_devices && st->dev[device].lost;
+}
+
 size_t
 gdp_health_state_carry(struct gdp_health_state *st, const struct gdp_health_state *old)
 {

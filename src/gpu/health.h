@@ -141,5 +141,8 @@ int gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_health_
 void gdp_health_state_tick(struct gdp_health_state *st, uint64_t now_ms,
                            struct gdp_health_result *ret);
 
+/* Whether the GPU at position device of the node was last found not answering NVML. */
+bool gdp_health_state_gpu_lost(const struct gdp_health_state *st, size_t device);
+
 /* When the next quiet period ends (monotonic ms), or UINT64_MAX if none is running. */
 uint64_t gdp_health_state_next_deadline(const struct gdp_health_state *st);

@@ -424,6 +424,7 @@ health_new(const struct gdp_health_opts *opts)
     h->gpus = gdp_calloc(h->n_gpus > 0 ? h->n_gpus : 1, sizeof *h->gpus);
     for (size_t i = 0; i < h->n_gpus; i++) {
         (void)gdp_strlcpy(h->gpus[i].uuid, opts->uuids[i], sizeof h->gpus[i].uuid);
+        h->gpus[i].failing = opts->lost != NULL && opts->lost[i];
     }
     atomic_init(&h->stop, false);
     (void)pthread_mutex_init(&h->mu, NULL);

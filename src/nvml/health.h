@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct gdp_health_opts {
     struct gdp_nvml *nv;        /* borrowed: must stay open until gdp_health_stop() returns */
     struct gdp_loop *loop;      /* borrowed: post handler already set up (see above) */
     const char *const *uuids;   /* GPU UUIDs to watch (copied); full GPUs only */
+    const bool *lost;           /* per UUID, or NULL: GPUs the loop holds as not answering */
     size_t n_uuids;             /* <= GDP_HEALTH_MAX_GPUS; 0 is allowed (probe-less idle) */
     uint64_t probe_interval_ms; /* 0: no periodic probe */
     unsigned wait_timeout_ms;   /* longest single event wait; 0: 500 ms. Bounds stop time */
@@ -73,6 +75,8 @@ struct gdp_health;
 /*
  * Starts the health thread. The thread creates its event set, registers every GPU (posting
  * REGISTER_FAILED / NOT_MONITORED records as needed), probes once, then waits for events.
+ * A probe reports a GPU whose answer differs from what the loop holds: a GPU in opts->lost
+ * that answers is reported at the first probe.
  * Returns 0 and *ret (stop and free with gdp_health_stop()), -EINVAL for bad options, or
  * -errno from pthread_create with diag filled.
  */

@@ -151,6 +151,8 @@ gdp_health_glue_stop(struct gdp_manager *m)
     struct gdp_health_state *st = m->health_state;
     gdp_health_stop(m->health);
     m->health = NULL;
+    /* what the thread saw before it stopped still counts: applied to the state it came for */
+    gdp_loop_deliver_posts(m->loop);
     m->health_state = NULL;
     if (m->health_timer != NULL) {
         (void)gdp_loop_timer_set(m->health_timer, 0, 0);
@@ -205,13 +207,6 @@ gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
         gdp_health_state_free(was);
         return;
     }
-    _cleanup_free_ const char **uuids = gdp_calloc_ptrs(node->n_devices);
-    size_t n = 0;
-    for (size_t i = 0; i < node->n_devices && n < GDP_HEALTH_MAX_GPUS; i++) {
-        if (node->devices[i].kind == GDP_DEVICE_GPU) {
-            uuids[n++] = node->devices[i].uuid;
-        }
-    }
     /* the knob is in the config table, so a reload may change it */
     gdp_health_config_set_recover(&m->health_cfg, m->cur->cfg.health_recover_xids,
                                   m->cur->cfg.n_health_recover_xids);
@@ -219,10 +214,20 @@ gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
     m->health_state = gdp_health_state_new(&m->health_cfg, node);
     carry_health(m, was);
     gdp_health_state_free(was);
+    _cleanup_free_ const char **uuids = gdp_calloc_ptrs(node->n_devices);
+    _cleanup_free_ bool *lost = gdp_calloc(node->n_devices + 1, sizeof *lost);
+    size_t n = 0;
+    for (size_t i = 0; i < node->n_devices && n < GDP_HEALTH_MAX_GPUS; i++) {
+        if (node->devices[i].kind == GDP_DEVICE_GPU) {
+            lost[n] = gdp_health_state_gpu_lost(m->health_state, i); /* told when it answers */
+            uuids[n++] = node->devices[i].uuid;
+        }
+    }
     const struct gdp_health_opts opts = {
             .nv = m->cur->inv.nv,
             .loop = m->loop,
             .uuids = uuids,
+            .lost = lost,
             .n_uuids = n,
             .probe_interval_ms = m->health_cfg.probe_interval_ms,
             .generation = m->generation,
