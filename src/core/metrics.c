@@ -84,7 +84,7 @@ static const struct family catalog[GDP_M_COUNT] = {
                                         {"resource"}},
         [GDP_M_CONFIG_RELOADS] = {P "config_reloads_total",
                                   COUNTER,
-                                  "Configuration reloads, by result (applied or rejected).",
+                                  "Configuration reloads, by result (applied, deferred or rejected).",
                                   {"result"}},
         [GDP_M_NVML_ERRORS] = {P "nvml_errors_total",
                                COUNTER,

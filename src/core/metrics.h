@@ -28,7 +28,7 @@ enum gdp_metric {
     GDP_M_REQUEST_ERRORS,           /* counter {method, resource} */
     GDP_M_REQUEST_DURATION,         /* histogram {method, resource}, seconds */
     GDP_M_LISTANDWATCH_STREAMS,     /* gauge {resource}: set by the collector */
-    GDP_M_CONFIG_RELOADS,           /* counter {result="applied"|"rejected"} */
+    GDP_M_CONFIG_RELOADS,           /* counter {result="applied"|"deferred"|"rejected"} */
     GDP_M_NVML_ERRORS,              /* counter {function} */
     GDP_M_READY,                    /* gauge: /readyz's answer, set by the collector */
     GDP_M_WATCHDOG_CHECKS,          /* counter {result="ok"|"drift"|"error"} */

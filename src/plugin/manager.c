@@ -6,6 +6,11 @@
  * the current snapshot. A reload applies the difference: resources that stay keep their
  * server and registration and get the new device list on their open ListAndWatch streams;
  * new ones start and register; removed ones stop and their sockets go.
+ *
+ * A re-discovery that cannot read a device the served node read (an NVML error, a GPU lost
+ * for a moment) defers the reload: the current snapshot keeps serving, with its health, and
+ * the reload is retried. After RELOAD_TRIES it goes on without the device, which is looked
+ * for again every RECHECK_MS and brought back by a reload once it answers.
  */
 #include "plugin/manager.h"
 
@@ -33,6 +38,9 @@
 
 #define DEFAULT_SOCKET_DIR "/var/lib/kubelet/device-plugins"
 #define STOP_GRACE_MS      100
+#define RELOAD_TRIES       6 /* deferred attempts (1 s, doubling) before going on without */
+#define RETRY_FIRST_MS     1000u
+#define RECHECK_MS         60000u /* how often devices a reload went on without are looked for */
 
 void
 gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *res,
@@ -82,15 +90,26 @@ prepare_allocations(struct gdp_snapshot *s, struct gdp_diag *diag)
     return 0;
 }
 
-/* Discovers the node for cfg (taken over) into a new snapshot. */
+/*
+ * Discovers the node for cfg (taken over) into a new snapshot. With expect, a discovery that
+ * does not read one of its places returns -EAGAIN (diag says which) before anything is written.
+ */
 static int
-snapshot_build(struct gdp_config *cfg, struct gdp_snapshot **ret, struct gdp_diag *diag)
+snapshot_build(struct gdp_config *cfg, const struct gdp_places *expect, struct gdp_snapshot **ret,
+               struct gdp_diag *diag)
 {
     struct gdp_snapshot *s = gdp_calloc(1, sizeof *s);
     s->cfg = *cfg;
     *cfg = (struct gdp_config){0};
     s->dev_root_ctr = gdp_cdi_dev_root_ctr(&s->cfg);
-    int r = gdp_inventory_load(&s->cfg, &s->inv, diag);
+    int r = gdp_inventory_discover(&s->cfg, &s->inv, diag);
+    if (r >= 0 && expect != NULL &&
+        gdp_places_missed(expect, s->inv.node, s->inv.nvml_error, NULL, diag) > 0) {
+        r = -EAGAIN;
+    }
+    if (r >= 0) {
+        r = gdp_inventory_build(&s->cfg, &s->inv, diag);
+    }
     if (r >= 0) {
         r = gdp_mps_check(&s->cfg, s->inv.set, diag);
     }
@@ -213,30 +232,39 @@ sync_entries(struct gdp_manager *m)
     }
 }
 
-void
-gdp_manager_reload(struct gdp_manager *m, const char *why)
+/*
+ * After a reload goes on without devices the served node read, or one comes back: missing
+ * becomes the devices still not read, old and new, and they are looked for.
+ */
+static void
+track_missing(struct gdp_manager *m, const struct gdp_inventory *inv)
 {
+    struct gdp_places missed = {0};
     struct gdp_diag diag = {0};
-    struct gdp_config cfg;
-    struct gdp_snapshot *next = NULL;
-    log_info("%s: reloading the configuration and re-discovering devices", why);
-    /* hashed before it is parsed: an edit made while the reload runs is seen as a change */
-    uint64_t hash = gdp_watch_config_hash(m->cur->cfg.config_file);
-    int r = gdp_config_load(&cfg, &m->src, &diag);
-    if (r >= 0) {
-        r = snapshot_build(&cfg, &next, &diag);
+    (void)gdp_places_missed(&m->missing, inv->node, inv->nvml_error, &missed, NULL);
+    if (gdp_places_missed(&m->places, inv->node, inv->nvml_error, &missed, &diag) > 0) {
+        log_error("reload: going on without what the re-discovery still cannot read after %d "
+                  "attempts (%s); looking for it every %us",
+                  RELOAD_TRIES, diag.msg, RECHECK_MS / 1000);
     }
-    gdp_config_done(&cfg);
-    if (r < 0) {
-        log_error("reload failed, still serving the previous configuration: %s%s", diag.msg,
-                  gdp_inventory_hint(r));
-        gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "rejected");
-        return;
+    gdp_places_done(&m->missing);
+    m->missing = missed;
+    gdp_places_done(&m->places);
+    gdp_places_of(inv->node, &m->places); /* before health marks devices */
+    if (m->missing.n > 0) {
+        (void)gdp_loop_timer_set(m->reload_timer, RECHECK_MS, 0);
     }
+}
+
+/* Puts next in place of the current snapshot, with the health carried over. */
+static void
+apply(struct gdp_manager *m, struct gdp_snapshot *next, uint64_t hash)
+{
     for (size_t i = 0; i < next->cfg.warnings.n; i++) {
         log_warn("%s", next->cfg.warnings.v[i]);
     }
     gdp_log_level = next->cfg.log_level;
+    track_missing(m, &next->inv);
     struct gdp_health_state *was = gdp_health_glue_stop(m);
     struct gdp_snapshot *old = m->cur;
     m->cur = next;
@@ -247,6 +275,93 @@ gdp_manager_reload(struct gdp_manager *m, const char *why)
     snapshot_free(old); /* nothing refers to it any more */
     gdp_manager_snapshot_changed(m);
     gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "applied");
+}
+
+/* A reload that could not be applied: retried when NVML failed it, else given up. */
+static void
+reload_failed(struct gdp_manager *m, int r, const struct gdp_diag *diag)
+{
+    bool nvml = r == -EAGAIN || r == GDP_E_NVML || r == GDP_E_NVML_MISSING;
+    if (nvml && m->reload_tries < RELOAD_TRIES) {
+        unsigned ms = RETRY_FIRST_MS << m->reload_tries++;
+        log_warn("reload deferred, still serving the current devices: %s; retrying in %us "
+                 "(%u of %d)",
+                 diag->msg, ms / 1000, m->reload_tries, RELOAD_TRIES);
+        (void)gdp_loop_timer_set(m->reload_timer, ms, 0);
+        gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "deferred");
+        return;
+    }
+    m->reload_tries = 0;
+    log_error("reload failed, still serving the previous configuration: %s%s", diag->msg,
+              gdp_inventory_hint(r));
+    gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "rejected");
+}
+
+static void
+try_reload(struct gdp_manager *m, const char *why)
+{
+    struct gdp_diag diag = {0};
+    struct gdp_config cfg;
+    struct gdp_snapshot *next = NULL;
+    /* the last try goes on without what it cannot read */
+    const struct gdp_places *expect = m->reload_tries < RELOAD_TRIES ? &m->places : NULL;
+    log_info("%s: reloading the configuration and re-discovering devices", why);
+    /* hashed before it is parsed: an edit made while the reload runs is seen as a change */
+    uint64_t hash = gdp_watch_config_hash(m->cur->cfg.config_file);
+    int r = gdp_config_load(&cfg, &m->src, &diag);
+    if (r >= 0) {
+        r = snapshot_build(&cfg, expect, &next, &diag);
+    }
+    gdp_config_done(&cfg);
+    if (r < 0) {
+        reload_failed(m, r, &diag);
+        return;
+    }
+    m->reload_tries = 0;
+    apply(m, next, hash);
+}
+
+void
+gdp_manager_reload(struct gdp_manager *m, const char *why)
+{
+    m->reload_tries = 0;
+    (void)gdp_loop_timer_set(m->reload_timer, 0, 0);
+    try_reload(m, why);
+}
+
+/* Whether a discovery now reads some device a reload went on without. */
+static bool
+missing_found(struct gdp_manager *m)
+{
+    struct gdp_inventory inv;
+    struct gdp_diag diag = {0};
+    int r = gdp_inventory_discover(&m->cur->cfg, &inv, &diag);
+    size_t still = m->missing.n;
+    if (r >= 0) {
+        still = gdp_places_missed(&m->missing, inv.node, inv.nvml_error, NULL, &diag);
+    }
+    gdp_inventory_done(&inv);
+    if (still == m->missing.n) {
+        log_debug("still not read: %s", diag.msg);
+    }
+    return still < m->missing.n;
+}
+
+static void
+reload_timer_fired(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused_,
+                   void *userdata)
+{
+    struct gdp_manager *m = userdata;
+    if (m->stop_timer != NULL) {
+        return;
+    }
+    if (m->reload_tries > 0) {
+        try_reload(m, "retry");
+    } else if (m->missing.n > 0 && missing_found(m)) {
+        gdp_manager_reload(m, "a device missing since a reload answers again");
+    } else if (m->missing.n > 0) {
+        (void)gdp_loop_timer_set(m->reload_timer, RECHECK_MS, 0);
+    }
 }
 
 /* ---- signals ---- */
@@ -329,6 +444,9 @@ gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg, const struct gdp_
     m->socket_dir = socket_dir_for(m->kubelet_socket);
     int r = install_signals(m, diag);
     if (r >= 0) {
+        r = gdp_loop_timer_new(loop, reload_timer_fired, m, &m->reload_timer, diag);
+    }
+    if (r >= 0) {
         r = gdp_health_glue_setup(m, diag);
     }
     if (r < 0) {
@@ -346,12 +464,13 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
     if (m->kubelet_socket == NULL) {
         log_info("--kubelet-socket is empty: serving in %s without registering", m->socket_dir);
     }
-    int r = snapshot_build(&m->cur->cfg, &s, diag);
+    int r = snapshot_build(&m->cur->cfg, NULL, &s, diag);
     if (r < 0) {
         return r;
     }
     snapshot_free(m->cur);
     m->cur = s;
+    gdp_places_of(s->inv.node, &m->places);
     r = gdp_watch_setup(m, diag);
     if (r < 0) {
         return r;
@@ -395,6 +514,9 @@ gdp_manager_free(struct gdp_manager *m)
     gdp_watch_done(m);
     snapshot_free(m->cur);
     gdp_loop_timer_free(m->stop_timer);
+    gdp_loop_timer_free(m->reload_timer);
+    gdp_places_done(&m->places);
+    gdp_places_done(&m->missing);
     free(m->kubelet_socket);
     free(m->socket_dir);
     free(m);

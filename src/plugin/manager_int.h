@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "gpu/health.h"
+#include "gpu/places.h"
 #include "plugin/manager.h"
 #include "resource/imex.h"
 #include "resource/inventory.h"
@@ -83,7 +84,12 @@ struct gdp_manager {
     struct gdp_health *health;
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
-    uint32_t generation; /* bumped on every reload; older health records are dropped */
+    uint32_t generation; /* bumped on every reload, once the stopped thread's records are in */
+    /* re-discovery: a reload that cannot read a device the served node read is retried */
+    struct gdp_places places;             /* what the served node's discovery read */
+    struct gdp_places missing;            /* given up on by a reload; looked for again */
+    struct gdp_loop_timer *reload_timer;  /* retries a deferred reload, or looks for them */
+    unsigned reload_tries;                /* deferred attempts in a row */
     gdp_manager_snapshot_fn *on_snapshot; /* or NULL */
     void *on_snapshot_data;
     /* observe.c: the HTTP endpoint, health history, registration watchdog */

@@ -30,7 +30,8 @@ gdp_inventory_done(struct gdp_inventory *inv)
 }
 
 int
-gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, struct gdp_diag *diag)
+gdp_inventory_discover(const struct gdp_config *cfg, struct gdp_inventory *inv,
+                       struct gdp_diag *diag)
 {
     /* Test and development hooks: where sysfs and procfs are read from. */
     const struct gdp_discover_opts opts = {
@@ -56,7 +57,23 @@ gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, stru
         (void)gdp_strlcpy(inv->nvml_error, diag->msg, sizeof inv->nvml_error);
         return 0;
     }
+    return 0;
+}
+
+int
+gdp_inventory_build(const struct gdp_config *cfg, struct gdp_inventory *inv, struct gdp_diag *diag)
+{
+    if (inv->node == NULL) {
+        return 0;
+    }
     return gdp_resources_build(inv->node, cfg, inv->set, diag);
+}
+
+int
+gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv, struct gdp_diag *diag)
+{
+    int r = gdp_inventory_discover(cfg, inv, diag);
+    return r < 0 ? r : gdp_inventory_build(cfg, inv, diag);
 }
 
 const char *

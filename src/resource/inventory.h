@@ -29,6 +29,12 @@ struct gdp_inventory {
  */
 int gdp_inventory_load(const struct gdp_config *cfg, struct gdp_inventory *inv,
                        struct gdp_diag *diag);
+
+/* gdp_inventory_load() in two steps: NVML and the node, then the resources (same returns). */
+int gdp_inventory_discover(const struct gdp_config *cfg, struct gdp_inventory *inv,
+                           struct gdp_diag *diag);
+int gdp_inventory_build(const struct gdp_config *cfg, struct gdp_inventory *inv,
+                        struct gdp_diag *diag);
 void gdp_inventory_done(struct gdp_inventory *inv);
 
 /* A hint for the operator to add to a gdp_inventory_load() failure r (static; may be ""). */

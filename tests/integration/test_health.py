@@ -198,3 +198,61 @@ def test_a_reload_keeps_the_quiet_period_running(health):
     assert Watcher(d.client()).first[A100_IDS[2]] == "Unhealthy"
     d.wait_log(f"device={A100_IDS[2]} index=2 healthy again:", timeout=10)
     assert Watcher(d.client()).first[A100_IDS[2]] == "Healthy"
+
+
+def test_a_reload_during_an_nvml_error_keeps_every_gpu(health):
+    d = health()
+    w = Watcher(d.client())
+    assert len(w.first) == 8
+    d.control(f"fail nvmlDeviceGetUUID UNKNOWN once {A100_IDS[3]}")
+    d.send(signal.SIGHUP)
+    d.wait_log("reload deferred, still serving the current devices: device 3:")
+    d.wait_log("retry: reloading the configuration")
+    # the retry reads GPU 3 again: it is never dropped from the lists, nor marked
+    after = Watcher(d.client()).first
+    assert after == {i: "Healthy" for i in A100_IDS}
+    while not w.messages.empty():  # and the open stream never lost it either
+        assert len(w.next()) == 8
+
+
+def test_a_reload_while_a_gpu_is_lost_keeps_it_and_brings_it_back(health):
+    d = health(env={"GDP_HEALTH_PROBE_INTERVAL": "200ms"})
+    w = Watcher(d.client())
+    d.control(f"lost {A100_IDS[5]}")
+    assert w.next()[A100_IDS[5]] == "Unhealthy"
+    d.send(signal.SIGHUP)
+    d.wait_log("reload deferred, still serving the current devices: device 5:")
+    assert Watcher(d.client()).first[A100_IDS[5]] == "Unhealthy"  # still listed, still unhealthy
+    d.control(f"back {A100_IDS[5]}")
+    d.wait_log("retry: reloading the configuration")
+    # answered NVML before or after the reload went through: healthy either way
+    deadline = time.monotonic() + 10
+    while Watcher(d.client()).first != {i: "Healthy" for i in A100_IDS}:
+        assert time.monotonic() < deadline, d.log
+        time.sleep(0.2)
+
+
+def test_an_xid_that_comes_while_a_reload_runs_is_kept(health):
+    d = health()
+    w = Watcher(d.client())
+    d.send(signal.SIGHUP)
+    d.control(f"xid {A100_IDS[2]} 79")  # seen by the health thread the reload is stopping
+    d.wait_log("SIGHUP: reloading")
+    d.wait_log(f"device={A100_IDS[2]} index=2 unhealthy xid=79")
+    d.wait_for(lambda: sum("health recovery:" in line for line in d.stderr_lines) == 2,
+               "the reload's health checks")
+    assert Watcher(d.client()).first[A100_IDS[2]] == "Unhealthy"
+    assert w.next()[A100_IDS[2]] == "Unhealthy"
+
+
+def test_a_lost_gpu_that_answers_during_a_reload_comes_back(health):
+    d = health(env={"GDP_HEALTH_PROBE_INTERVAL": "200ms"})
+    w = Watcher(d.client())
+    d.control(f"lost {A100_IDS[5]}")
+    assert w.next()[A100_IDS[5]] == "Unhealthy"
+    d.control(f"back {A100_IDS[5]}")
+    d.send(signal.SIGHUP)  # re-discovers it answering, carries it as lost
+    deadline = time.monotonic() + 5
+    while Watcher(d.client()).first[A100_IDS[5]] != "Healthy":
+        assert time.monotonic() < deadline, d.log
+        time.sleep(0.2)
