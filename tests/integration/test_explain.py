@@ -23,6 +23,8 @@ def serve(plugin, tmp_path):
         d.addr = addr
         started.append(d)
         d.kubelet.wait_registration()
+        # the kubelet has the Register call; the plugin marks it registered once answered
+        d.wait_log("registered with the kubelet")
         return d
 
     yield start
