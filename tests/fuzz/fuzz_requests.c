@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: kubelet request decoding and the answers built from it. The first byte
- * picks AllocateRequest or PreferredAllocationRequest (bit 0), the whole-GPU resource or
- * the one with two replicas per GPU (bit 1), and the distributed or packed policy (bit 2);
- * the rest is the protobuf message, decoded with protobuf-c and answered as the plugin does.
+ * libFuzzer target: the plugin's own answer functions (plugin/answer.c), which the gRPC
+ * handlers call with the request bytes. The first byte picks Allocate or
+ * GetPreferredAllocation (bit 0), the whole-GPU resource or the one with two replicas per
+ * GPU (bit 1), and the distributed or packed policy (bit 2); the rest is the request.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <deviceplugin_v1beta1.pb-c.h>
-
 #include "config/config.h"
-#include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
-#include "resource/allocate.h"
+#include "plugin/answer.h"
+#include "plugin/server.h"
 #include "resource/preferred.h"
 #include "resource/resources.h"
 
@@ -61,58 +59,6 @@ setup(void)
     gdp_config_init(&cfg);
 }
 
-static void
-allocate(const struct gdp_resource *resource, const uint8_t *data, size_t size)
-{
-    V1beta1__AllocateRequest *in = v1beta1__allocate_request__unpack(NULL, size, data);
-    if (in == NULL) {
-        return;
-    }
-    struct gdp_alloc_ctx ctx = {0};
-    ctx.cfg = &cfg;
-    ctx.node = &node;
-    ctx.resource = resource;
-    for (size_t i = 0; i < in->n_container_requests; i++) {
-        struct gdp_container_alloc a;
-        struct gdp_diag diag = {0};
-        const V1beta1__ContainerAllocateRequest *c = in->container_requests[i];
-        (void)gdp_allocate_container(&ctx, (const char *const *)c->devices_ids, c->n_devices_ids,
-                                     &a, &diag);
-        gdp_container_alloc_done(&a);
-    }
-    v1beta1__allocate_request__free_unpacked(in, NULL);
-}
-
-static void
-prefer(const struct gdp_resource *resource, enum gdp_alloc_policy policy, const uint8_t *data,
-       size_t size)
-{
-    V1beta1__PreferredAllocationRequest *in =
-            v1beta1__preferred_allocation_request__unpack(NULL, size, data);
-    if (in == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < in->n_container_requests; i++) {
-        const V1beta1__ContainerPreferredAllocationRequest *c = in->container_requests[i];
-        if (c->allocation_size <= 0 || (size_t)c->allocation_size > c->n_available_deviceids ||
-            c->allocation_size > 1024) {
-            continue; /* the plugin refuses the first two before allocating */
-        }
-        const struct gdp_pref_request req = {
-                .available = (const char *const *)c->available_deviceids,
-                .n_available = c->n_available_deviceids,
-                .must_include = (const char *const *)c->must_include_deviceids,
-                .n_must_include = c->n_must_include_deviceids,
-                .size = (size_t)c->allocation_size,
-                .policy = policy,
-        };
-        const char *ids[1024];
-        struct gdp_diag diag = {0};
-        (void)gdp_preferred_allocation(resource, &req, ids, &diag);
-    }
-    v1beta1__preferred_allocation_request__free_unpacked(in, NULL);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -124,12 +70,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    const struct gdp_resource *resource = &resources[(data[0] >> 1) & 1u];
-    enum gdp_alloc_policy policy = (data[0] & 4u) ? GDP_ALLOC_PACKED : GDP_ALLOC_DISTRIBUTED;
+    const struct gdp_plugin_ctx ctx = {
+            .cfg = &cfg,
+            .node = &node,
+            .resource = &resources[(data[0] >> 1) & 1u],
+    };
+    cfg.shared_devices_allocation_policy =
+            (data[0] & 4u) ? GDP_ALLOC_PACKED : GDP_ALLOC_DISTRIBUTED;
+    struct gdp_answer a = {0};
     if (data[0] & 1u) {
-        prefer(resource, policy, data + 1, size - 1);
+        (void)gdp_answer_preferred(&ctx, data + 1, size - 1, &a);
     } else {
-        allocate(resource, data + 1, size - 1);
+        (void)gdp_answer_allocate(&ctx, data + 1, size - 1, &a);
     }
+    gdp_answer_done(&a);
     return 0;
 }
