@@ -16,9 +16,9 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "plugin/pbcheck.h"
-#include "plugin/server.h"
 #include "resource/allocate.h"
 #include "resource/preferred.h"
+#include "resource/snapshot.h"
 #include "rpc/grpc.h"
 
 static void
@@ -31,11 +31,11 @@ pack(const ProtobufCMessage *msg, struct gdp_answer *ret)
 
 /* An INVALID_ARGUMENT answer naming the resource. Returns -EINVAL. */
 static int
-invalid(const struct gdp_plugin_ctx *ctx, const char *what, struct gdp_answer *ret)
+invalid(const struct gdp_resource *res, const char *what, struct gdp_answer *ret)
 {
     *ret = (struct gdp_answer){.status = GDP_GRPC_INVALID_ARGUMENT};
     (void)snprintf(ret->message, sizeof ret->message, "invalid allocation request for '%s': %s",
-                   ctx->resource->name, what);
+                   res->name, what);
     return -EINVAL;
 }
 
@@ -225,28 +225,20 @@ pack_allocations(const struct gdp_container_alloc *allocs, size_t n, struct gdp_
 }
 
 static int
-allocate_containers(const struct gdp_plugin_ctx *ctx, const V1beta1__AllocateRequest *in,
-                    struct gdp_answer *ret)
+allocate_containers(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                    const V1beta1__AllocateRequest *in, struct gdp_answer *ret)
 {
-    const struct gdp_alloc_ctx actx = {
-            .cfg = ctx->cfg,
-            .node = ctx->node,
-            .resource = ctx->resource,
-            .dev_root_ctr = ctx->dev_root_ctr,
-            .imex = ctx->imex,
-            .cdi_kinds = ctx->cdi_kinds,
-    };
     size_t n = in->n_container_requests;
     struct gdp_container_alloc *allocs = gdp_calloc(n, sizeof *allocs);
     struct gdp_diag diag = {0};
     int r = 0;
     for (size_t i = 0; i < n && r >= 0; i++) {
         const V1beta1__ContainerAllocateRequest *c = in->container_requests[i];
-        r = gdp_allocate_container(&actx, (const char *const *)c->devices_ids, c->n_devices_ids,
+        r = gdp_allocate_container(s, res, (const char *const *)c->devices_ids, c->n_devices_ids,
                                    &allocs[i], &diag);
     }
     if (r < 0) {
-        r = invalid(ctx, diag.msg, ret);
+        r = invalid(res, diag.msg, ret);
     } else {
         pack_allocations(allocs, n, ret);
     }
@@ -258,18 +250,18 @@ allocate_containers(const struct gdp_plugin_ctx *ctx, const V1beta1__AllocateReq
 }
 
 int
-gdp_answer_allocate(const struct gdp_plugin_ctx *ctx, const uint8_t *req, size_t len,
-                    struct gdp_answer *ret)
+gdp_answer_allocate(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                    const uint8_t *req, size_t len, struct gdp_answer *ret)
 {
     if (gdp_pb_has_nul_string(&v1beta1__allocate_request__descriptor, req, len)) {
-        return invalid(ctx, "a device ID contains a NUL byte", ret);
+        return invalid(res, "a device ID contains a NUL byte", ret);
     }
     V1beta1__AllocateRequest *in = v1beta1__allocate_request__unpack(NULL, len, req);
     if (in == NULL) {
-        return invalid(ctx, "malformed AllocateRequest", ret);
+        return invalid(res, "malformed AllocateRequest", ret);
     }
-    int r = in->n_container_requests == 0 ? invalid(ctx, "no container requests", ret)
-                                          : allocate_containers(ctx, in, ret);
+    int r = in->n_container_requests == 0 ? invalid(res, "no container requests", ret)
+                                          : allocate_containers(s, res, in, ret);
     v1beta1__allocate_request__free_unpacked(in, NULL);
     return r;
 }
@@ -277,7 +269,7 @@ gdp_answer_allocate(const struct gdp_plugin_ctx *ctx, const uint8_t *req, size_t
 /* ---- GetPreferredAllocation ---- */
 
 static int
-prefer_container(const struct gdp_plugin_ctx *ctx,
+prefer_container(const struct gdp_snapshot *s, const struct gdp_resource *res,
                  const V1beta1__ContainerPreferredAllocationRequest *c,
                  V1beta1__ContainerPreferredAllocationResponse *out, struct gdp_diag *diag)
 {
@@ -292,11 +284,11 @@ prefer_container(const struct gdp_plugin_ctx *ctx,
             .must_include = (const char *const *)c->must_include_deviceids,
             .n_must_include = c->n_must_include_deviceids,
             .size = (size_t)c->allocation_size,
-            .policy = ctx->cfg->shared_devices_allocation_policy,
-            .strict = ctx->cfg->shared_devices_allocation_strict,
+            .policy = s->cfg.shared_devices_allocation_policy,
+            .strict = s->cfg.shared_devices_allocation_strict,
     };
     const char **ids = gdp_calloc(req.size, sizeof *ids);
-    int n = gdp_preferred_allocation(ctx->resource, &req, ids, diag);
+    int n = gdp_preferred_allocation(res, &req, ids, diag);
     if (n < 0) {
         free(ids);
         return n;
@@ -309,8 +301,8 @@ prefer_container(const struct gdp_plugin_ctx *ctx,
 }
 
 static int
-prefer_containers(const struct gdp_plugin_ctx *ctx, const V1beta1__PreferredAllocationRequest *in,
-                  struct gdp_answer *ret)
+prefer_containers(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                  const V1beta1__PreferredAllocationRequest *in, struct gdp_answer *ret)
 {
     size_t n = in->n_container_requests;
     V1beta1__ContainerPreferredAllocationResponse *outs = gdp_calloc(n, sizeof *outs);
@@ -318,11 +310,11 @@ prefer_containers(const struct gdp_plugin_ctx *ctx, const V1beta1__PreferredAllo
     struct gdp_diag diag = {0};
     int r = 0;
     for (size_t i = 0; i < n && r >= 0; i++) {
-        r = prefer_container(ctx, in->container_requests[i], &outs[i], &diag);
+        r = prefer_container(s, res, in->container_requests[i], &outs[i], &diag);
         ptrs[i] = &outs[i];
     }
     if (r < 0) {
-        r = invalid(ctx, diag.msg, ret);
+        r = invalid(res, diag.msg, ret);
     } else {
         V1beta1__PreferredAllocationResponse resp = V1BETA1__PREFERRED_ALLOCATION_RESPONSE__INIT;
         resp.n_container_responses = n;
@@ -338,18 +330,18 @@ prefer_containers(const struct gdp_plugin_ctx *ctx, const V1beta1__PreferredAllo
 }
 
 int
-gdp_answer_preferred(const struct gdp_plugin_ctx *ctx, const uint8_t *req, size_t len,
-                     struct gdp_answer *ret)
+gdp_answer_preferred(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                     const uint8_t *req, size_t len, struct gdp_answer *ret)
 {
     if (gdp_pb_has_nul_string(&v1beta1__preferred_allocation_request__descriptor, req, len)) {
-        return invalid(ctx, "a device ID contains a NUL byte", ret);
+        return invalid(res, "a device ID contains a NUL byte", ret);
     }
     V1beta1__PreferredAllocationRequest *in =
             v1beta1__preferred_allocation_request__unpack(NULL, len, req);
     if (in == NULL) {
-        return invalid(ctx, "malformed PreferredAllocationRequest", ret);
+        return invalid(res, "malformed PreferredAllocationRequest", ret);
     }
-    int r = prefer_containers(ctx, in, ret);
+    int r = prefer_containers(s, res, in, ret);
     v1beta1__preferred_allocation_request__free_unpacked(in, NULL);
     return r;
 }

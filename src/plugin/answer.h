@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The kubelet's DevicePlugin requests answered as pure functions: the request's bytes and
- * what a plugin serves (struct gdp_plugin_ctx) in, the packed answer or a gRPC status with
+ * The kubelet's DevicePlugin requests answered as pure functions: the request's bytes, the
+ * serving snapshot and the resource in, the packed answer or a gRPC status with
  * its message out. No I/O, no logging, no state: server.c decodes nothing itself, it hands
  * the bytes here and sends what comes back; the fuzz target and the unit tests call the same
  * functions.
@@ -14,7 +14,7 @@
 #include "core/diag.h"
 #include "resource/resources.h"
 
-struct gdp_plugin_ctx;
+struct gdp_snapshot;
 
 struct gdp_answer {
     uint8_t *msg; /* the packed response message; NULL when status is not OK */
@@ -29,12 +29,12 @@ struct gdp_answer {
  * container, an unknown ID, a NUL in an ID, ...). Release with
  * gdp_answer_done().
  */
-int gdp_answer_allocate(const struct gdp_plugin_ctx *ctx, const uint8_t *req, size_t len,
-                        struct gdp_answer *ret);
+int gdp_answer_allocate(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                        const uint8_t *req, size_t len, struct gdp_answer *ret);
 
 /* GetPreferredAllocation: the preferred IDs per container. Returns as gdp_answer_allocate(). */
-int gdp_answer_preferred(const struct gdp_plugin_ctx *ctx, const uint8_t *req, size_t len,
-                         struct gdp_answer *ret);
+int gdp_answer_preferred(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                         const uint8_t *req, size_t len, struct gdp_answer *ret);
 
 /* GetDevicePluginOptions: GetPreferredAllocation available, no PreStartContainer. */
 void gdp_answer_options(struct gdp_answer *ret);

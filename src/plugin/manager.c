@@ -42,87 +42,7 @@
 #define RETRY_FIRST_MS     1000u
 #define RECHECK_MS         60000u /* how often devices a reload went on without are looked for */
 
-void
-gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *res,
-                       struct gdp_plugin_ctx *ret)
-{
-    *ret = (struct gdp_plugin_ctx){
-            .cfg = &m->cur->cfg,
-            .node = m->cur->inv.node,
-            .resource = res,
-            .dev_root_ctr = m->cur->dev_root_ctr,
-            .imex = &m->cur->imex,
-            .cdi_kinds = m->cur->cdi_kinds,
-    };
-}
-
 /* ---- snapshots ---- */
-
-static void
-snapshot_free(struct gdp_snapshot *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    gdp_inventory_done(&s->inv);
-    gdp_config_done(&s->cfg);
-    free(s->dev_root_ctr);
-    free(s);
-}
-
-/* IMEX channels and CDI specs, before serving (NVIDIA writes the specs first too). */
-static int
-prepare_allocations(struct gdp_snapshot *s, struct gdp_diag *diag)
-{
-    const unsigned cdi = GDP_LIST_CDI_ANNOTATIONS | GDP_LIST_CDI_CRI;
-    int r = gdp_imex_check(&s->cfg, &s->imex, diag);
-    if (r < 0 || !(s->cfg.device_list_strategy & cdi)) {
-        return r;
-    }
-    r = gdp_cdi_check_platform(&s->cfg, s->inv.nv != NULL, diag);
-    if (r >= 0 && s->inv.node != NULL) {
-        r = gdp_cdi_write_specs(&s->cfg, s->inv.node, s->cfg.cdi_spec_dir, diag);
-    }
-    if (r < 0) {
-        return r;
-    }
-    s->cdi_kinds = (unsigned)r;
-    return 0;
-}
-
-/*
- * Discovers the node for cfg (taken over) into a new snapshot. With expect, a discovery that
- * does not read one of its places returns -EAGAIN (diag says which) before anything is written.
- */
-static int
-snapshot_build(struct gdp_config *cfg, const struct gdp_places *expect, struct gdp_snapshot **ret,
-               struct gdp_diag *diag)
-{
-    struct gdp_snapshot *s = gdp_calloc(1, sizeof *s);
-    s->cfg = *cfg;
-    *cfg = (struct gdp_config){0};
-    s->dev_root_ctr = gdp_cdi_dev_root_ctr(&s->cfg);
-    int r = gdp_inventory_discover(&s->cfg, &s->inv, diag);
-    if (r >= 0 && expect != NULL &&
-        gdp_places_missed(expect, s->inv.node, s->inv.nvml_error, NULL, diag) > 0) {
-        r = -EAGAIN;
-    }
-    if (r >= 0) {
-        r = gdp_inventory_build(&s->cfg, &s->inv, diag);
-    }
-    if (r >= 0) {
-        r = gdp_mps_check(&s->cfg, s->inv.set, diag);
-    }
-    if (r >= 0) { /* last: a refused reload leaves the specs the served config names */
-        r = prepare_allocations(s, diag);
-    }
-    if (r < 0) {
-        snapshot_free(s);
-        return r;
-    }
-    *ret = s;
-    return 0;
-}
 
 static void
 log_snapshot(const struct gdp_snapshot *s)
@@ -202,9 +122,7 @@ keep_or_start(struct gdp_manager *m, const struct gdp_resource *res)
         start_entry(m, res, &e);
         return e;
     }
-    struct gdp_plugin_ctx ctx;
-    gdp_manager_plugin_ctx(m, res, &ctx);
-    gdp_plugin_set_ctx(e->plugin, &ctx);
+    gdp_plugin_set_snapshot(e->plugin, m->cur, res);
     gdp_plugin_devices_changed(e->plugin);
     return e;
 }
@@ -272,7 +190,7 @@ apply(struct gdp_manager *m, struct gdp_snapshot *next, uint64_t hash)
     log_snapshot(next);
     gdp_health_glue_start(m, was); /* before the new lists go out, with the health carried */
     sync_entries(m);
-    snapshot_free(old); /* nothing refers to it any more */
+    gdp_snapshot_free(old); /* nothing refers to it any more */
     gdp_manager_snapshot_changed(m);
     gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "applied");
 }
@@ -310,7 +228,7 @@ try_reload(struct gdp_manager *m, const char *why)
     uint64_t hash = gdp_watch_config_hash(m->cur->cfg.config_file);
     int r = gdp_config_load(&cfg, &m->src, &diag);
     if (r >= 0) {
-        r = snapshot_build(&cfg, expect, &next, &diag);
+        r = gdp_snapshot_build(&cfg, expect, &next, &diag);
     }
     gdp_config_done(&cfg);
     if (r < 0) {
@@ -432,9 +350,7 @@ gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg, const struct gdp_
     m->src = *src;
     m->inotify_fd = -1;
     m->config_wd[0] = m->config_wd[1] = -1;
-    m->cur = gdp_calloc(1, sizeof *m->cur);
-    m->cur->cfg = *cfg; /* taken over; discovery happens in gdp_manager_start() */
-    *cfg = (struct gdp_config){0};
+    m->cur = gdp_snapshot_new(cfg); /* discovery happens in gdp_manager_start() */
     const char *ks = m->cur->cfg.kubelet_socket;
     if (ks != NULL && ks[0] != '\0') {
         m->kubelet_socket = gdp_strdup(ks);
@@ -464,11 +380,11 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
     if (m->kubelet_socket == NULL) {
         log_info("--kubelet-socket is empty: serving in %s without registering", m->socket_dir);
     }
-    int r = snapshot_build(&m->cur->cfg, NULL, &s, diag);
+    int r = gdp_snapshot_build(&m->cur->cfg, NULL, &s, diag);
     if (r < 0) {
         return r;
     }
-    snapshot_free(m->cur);
+    gdp_snapshot_free(m->cur);
     m->cur = s;
     gdp_places_of(s->inv.node, &m->places);
     r = gdp_watch_setup(m, diag);
@@ -512,7 +428,7 @@ gdp_manager_free(struct gdp_manager *m)
     gdp_observe_free(m);
     stop_entries(m);
     gdp_watch_done(m);
-    snapshot_free(m->cur);
+    gdp_snapshot_free(m->cur);
     gdp_loop_timer_free(m->stop_timer);
     gdp_loop_timer_free(m->reload_timer);
     gdp_places_done(&m->places);

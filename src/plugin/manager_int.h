@@ -14,8 +14,7 @@
 #include "gpu/health.h"
 #include "gpu/places.h"
 #include "plugin/manager.h"
-#include "resource/imex.h"
-#include "resource/inventory.h"
+#include "resource/snapshot.h"
 
 struct gdp_health;
 struct gdp_health_state;
@@ -23,7 +22,6 @@ struct gdp_loop;
 struct gdp_loop_timer;
 struct gdp_observe;
 struct gdp_plugin;
-struct gdp_plugin_ctx;
 struct gdp_resource;
 struct gdp_rpc_client_call;
 
@@ -49,15 +47,6 @@ struct gdp_entry {
     unsigned serve_failures;    /* consecutive failures to listen */
     unsigned reg_failures;      /* consecutive failed registrations */
     uint64_t unserved_since_ms; /* first failure of the current serve streak; 0: serving */
-};
-
-/* Everything a configuration produces; replaced whole by a reload. */
-struct gdp_snapshot {
-    struct gdp_config cfg;
-    struct gdp_inventory inv;
-    struct gdp_imex imex;
-    unsigned cdi_kinds;
-    char *dev_root_ctr; /* gdp_cdi_dev_root_ctr() of cfg: follows a reload */
 };
 
 struct gdp_manager {
@@ -108,10 +97,6 @@ void gdp_entry_start(struct gdp_entry *e);
 void gdp_entry_register(struct gdp_entry *e);
 void gdp_entry_cancel_registration(struct gdp_entry *e);
 void gdp_entry_reset_backoff(struct gdp_entry *e);
-
-/* The plugin context for a resource of the current snapshot. */
-void gdp_manager_plugin_ctx(const struct gdp_manager *m, const struct gdp_resource *res,
-                            struct gdp_plugin_ctx *ret);
 
 /* watch.c */
 int gdp_watch_setup(struct gdp_manager *m, struct gdp_diag *diag);

@@ -267,11 +267,9 @@ struct gdp_entry *
 gdp_entry_new(struct gdp_manager *m, const struct gdp_resource *res)
 {
     struct gdp_diag diag = {0};
-    struct gdp_plugin_ctx ctx;
-    gdp_manager_plugin_ctx(m, res, &ctx);
     struct gdp_entry *e = gdp_calloc(1, sizeof *e);
     e->m = m;
-    if (gdp_plugin_new(m->loop, &ctx, m->socket_dir, &e->plugin, &diag) < 0) {
+    if (gdp_plugin_new(m->loop, m->cur, res, m->socket_dir, &e->plugin, &diag) < 0) {
         log_error("resource=%s not served: %s", res->name, diag.msg);
         free(e);
         return NULL;

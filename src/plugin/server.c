@@ -29,7 +29,8 @@
 
 struct gdp_plugin {
     struct gdp_loop *loop;
-    struct gdp_plugin_ctx ctx;
+    const struct gdp_snapshot *snap; /* borrowed: the manager's current snapshot */
+    const struct gdp_resource *res;  /* borrowed from snap */
     char *socket_path;
     const char *endpoint; /* points into socket_path */
     struct gdp_rpc_server *server;
@@ -41,7 +42,7 @@ struct gdp_plugin {
 const char *
 gdp_plugin_resource(const struct gdp_plugin *p)
 {
-    return p->ctx.resource->name;
+    return p->res->name;
 }
 
 size_t
@@ -68,7 +69,7 @@ static void
 send_answer(struct gdp_rpc_call *call, const struct gdp_plugin *p, const struct gdp_answer *a)
 {
     if (a->status != GDP_GRPC_OK) {
-        log_warn("resource=%s %s", p->ctx.resource->name, a->message);
+        log_warn("resource=%s %s", p->res->name, a->message);
         (void)gdp_rpc_call_finish(call, a->status, a->message);
     } else if (gdp_rpc_call_reply(call, a->msg, a->len) < 0) {
         (void)gdp_rpc_call_finish(call, GDP_GRPC_INTERNAL, "response could not be sent");
@@ -105,7 +106,7 @@ watcher_done(struct gdp_rpc_call *call, bool cancelled, void *userdata)
             break;
         }
     }
-    log_debug("resource=%s ListAndWatch stream ended%s", p->ctx.resource->name,
+    log_debug("resource=%s ListAndWatch stream ended%s", p->res->name,
               cancelled ? " by the peer" : "");
 }
 
@@ -115,7 +116,7 @@ send_devices(struct gdp_plugin *p, struct gdp_rpc_call *call, const uint8_t *msg
     int r = gdp_rpc_call_send(call, msg, len, GDP_RPC_SEND_COALESCE);
     if (r < 0) {
         log_warn_errno(r, "resource=%s sending the device list failed, ending the stream",
-                       p->ctx.resource->name);
+                       p->res->name);
         (void)gdp_rpc_call_finish(call, GDP_GRPC_RESOURCE_EXHAUSTED, "device list not sent");
     }
 }
@@ -126,19 +127,20 @@ list_and_watch(struct gdp_rpc_call *call, const uint8_t *req _unused_, size_t le
 {
     struct gdp_plugin *p = userdata;
     _cleanup_(gdp_answer_done) struct gdp_answer a = {0};
-    gdp_answer_device_list(p->ctx.resource, &a);
+    gdp_answer_device_list(p->res, &a);
     p->watchers = gdp_reallocarray(p->watchers, p->n_watchers + 1, sizeof(void *));
     p->watchers[p->n_watchers++] = call;
     gdp_rpc_call_set_done(call, watcher_done, p);
-    log_debug("resource=%s ListAndWatch opened devices=%zu", p->ctx.resource->name,
-              p->ctx.resource->n_devices);
+    log_debug("resource=%s ListAndWatch opened devices=%zu", p->res->name, p->res->n_devices);
     send_devices(p, call, a.msg, a.len);
 }
 
 void
-gdp_plugin_set_ctx(struct gdp_plugin *p, const struct gdp_plugin_ctx *ctx)
+gdp_plugin_set_snapshot(struct gdp_plugin *p, const struct gdp_snapshot *s,
+                        const struct gdp_resource *res)
 {
-    p->ctx = *ctx;
+    p->snap = s;
+    p->res = res;
 }
 
 void
@@ -148,7 +150,7 @@ gdp_plugin_devices_changed(struct gdp_plugin *p)
         return;
     }
     _cleanup_(gdp_answer_done) struct gdp_answer a = {0};
-    gdp_answer_device_list(p->ctx.resource, &a);
+    gdp_answer_device_list(p->res, &a);
     /* send_devices may end a stream, whose done callback edits the array: walk a copy */
     size_t count = p->n_watchers;
     _cleanup_free_ struct gdp_rpc_call **calls = gdp_calloc_ptrs(count);
@@ -166,12 +168,12 @@ allocate(struct gdp_rpc_call *call, const uint8_t *req, size_t len, void *userda
     struct gdp_plugin *p = userdata;
     const uint64_t t0 = gdp_metrics_now_ns();
     _cleanup_(gdp_answer_done) struct gdp_answer a = {0};
-    int r = gdp_answer_allocate(&p->ctx, req, len, &a);
+    int r = gdp_answer_allocate(p->snap, p->res, req, len, &a);
     if (r >= 0) {
-        log_debug("resource=%s Allocate answered", p->ctx.resource->name);
+        log_debug("resource=%s Allocate answered", p->res->name);
     }
     send_answer(call, p, &a);
-    gdp_metrics_request("Allocate", p->ctx.resource->name, t0, r);
+    gdp_metrics_request("Allocate", p->res->name, t0, r);
 }
 
 static void
@@ -180,26 +182,25 @@ preferred_allocation(struct gdp_rpc_call *call, const uint8_t *req, size_t len, 
     struct gdp_plugin *p = userdata;
     const uint64_t t0 = gdp_metrics_now_ns();
     _cleanup_(gdp_answer_done) struct gdp_answer a = {0};
-    int r = gdp_answer_preferred(&p->ctx, req, len, &a);
+    int r = gdp_answer_preferred(p->snap, p->res, req, len, &a);
     send_answer(call, p, &a);
-    gdp_metrics_request("GetPreferredAllocation", p->ctx.resource->name, t0, r);
+    gdp_metrics_request("GetPreferredAllocation", p->res->name, t0, r);
 }
 
 /* ---- lifecycle ---- */
 
 int
-gdp_plugin_new(struct gdp_loop *loop, const struct gdp_plugin_ctx *ctx, const char *socket_dir,
-               struct gdp_plugin **ret, struct gdp_diag *diag)
+gdp_plugin_new(struct gdp_loop *loop, const struct gdp_snapshot *s, const struct gdp_resource *res,
+               const char *socket_dir, struct gdp_plugin **ret, struct gdp_diag *diag)
 {
     char sock[GDP_RESOURCE_NAME_MAX + 16];
-    int r = gdp_resource_socket_name(ctx->resource->name, sock, sizeof sock);
+    int r = gdp_resource_socket_name(res->name, sock, sizeof sock);
     if (r < 0) {
-        return gdp_diag_set(diag, r, "resource name %s too long for a socket name",
-                            ctx->resource->name);
+        return gdp_diag_set(diag, r, "resource name %s too long for a socket name", res->name);
     }
     struct gdp_plugin *p = gdp_calloc(1, sizeof *p);
     p->loop = loop;
-    p->ctx = *ctx;
+    gdp_plugin_set_snapshot(p, s, res);
     p->socket_path = gdp_asprintf("%s/%s", socket_dir, sock);
     p->endpoint = strrchr(p->socket_path, '/') + 1;
     *ret = p;

@@ -12,31 +12,21 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct gdp_config;
 struct gdp_diag;
-struct gdp_imex;
 struct gdp_loop;
-struct gdp_node;
 struct gdp_plugin;
 struct gdp_resource;
-
-/* What a plugin serves; all borrowed and valid until gdp_plugin_free(). */
-struct gdp_plugin_ctx {
-    const struct gdp_config *cfg;
-    const struct gdp_node *node;
-    const struct gdp_resource *resource;
-    const char *dev_root_ctr;    /* where our container sees the host's /dev */
-    const struct gdp_imex *imex; /* IMEX channels present; NULL = none */
-    unsigned cdi_kinds;          /* CDI specs written at start (GDP_CDI_* bits) */
-};
+struct gdp_snapshot;
 
 /*
- * Creates the server for ctx->resource with its socket in socket_dir (not yet listening).
- * Returns 0 and *ret (caller frees with gdp_plugin_free()), or -ENAMETOOLONG / -EINVAL with
- * diag filled.
+ * Creates the server for resource res of snapshot s (both borrowed, valid until the next
+ * gdp_plugin_set_snapshot() or gdp_plugin_free()) with its socket in socket_dir (not yet
+ * listening). Returns 0 and *ret (caller frees with gdp_plugin_free()), or -ENAMETOOLONG /
+ * -EINVAL with diag filled.
  */
-int gdp_plugin_new(struct gdp_loop *loop, const struct gdp_plugin_ctx *ctx, const char *socket_dir,
-                   struct gdp_plugin **ret, struct gdp_diag *diag);
+int gdp_plugin_new(struct gdp_loop *loop, const struct gdp_snapshot *s,
+                   const struct gdp_resource *res, const char *socket_dir, struct gdp_plugin **ret,
+                   struct gdp_diag *diag);
 
 /*
  * Listens on the plugin socket (replacing a stale file). Calling it while listening restarts
@@ -55,9 +45,10 @@ void gdp_plugin_shutdown(struct gdp_plugin *p);
 /* Frees the plugin (closing connections at once if still open). Accepts NULL. */
 void gdp_plugin_free(struct gdp_plugin *p);
 
-/* Points the plugin at a new context for the same resource name (after a reload). The
- * previous context may be freed once this returns. */
-void gdp_plugin_set_ctx(struct gdp_plugin *p, const struct gdp_plugin_ctx *ctx);
+/* Points the plugin at a new snapshot and its resource of the same name (after a reload).
+ * The previous snapshot may be freed once this returns. */
+void gdp_plugin_set_snapshot(struct gdp_plugin *p, const struct gdp_snapshot *s,
+                             const struct gdp_resource *res);
 
 /* Sends the current device list (IDs, health, NUMA) on every open ListAndWatch stream. */
 void gdp_plugin_devices_changed(struct gdp_plugin *p);

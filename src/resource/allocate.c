@@ -25,6 +25,7 @@
 #include "resource/imex.h"
 #include "resource/mps.h"
 #include "resource/resources.h"
+#include "resource/snapshot.h"
 
 #define VISIBLE_DEVICES    "NVIDIA_VISIBLE_DEVICES"
 #define IMEX_CHANNELS      "NVIDIA_IMEX_CHANNELS"
@@ -147,6 +148,8 @@ join(char *const *items, size_t n)
 
 /* The request, resolved: devices deduplicated (for names) and per ID (for device specs). */
 struct request {
+    const struct gdp_snapshot *s;
+    const struct gdp_resource *res;
     const struct gdp_device **devs; /* distinct backing devices, in request order */
     size_t n_devs;
     const struct gdp_device **per_id; /* the backing device of every requested ID */
@@ -164,14 +167,13 @@ request_done(struct request *req)
 }
 
 static int
-resolve(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids, struct request *req,
-        struct gdp_diag *diag)
+resolve(const char *const *ids, size_t n_ids, struct request *req, struct gdp_diag *diag)
 {
     /* arrays of pointers, not of devices */
     req->devs = gdp_calloc(n_ids, sizeof *req->devs);     /* NOLINT(bugprone-sizeof-expression) */
     req->per_id = gdp_calloc(n_ids, sizeof *req->per_id); /* NOLINT(bugprone-sizeof-expression) */
     for (size_t i = 0; i < n_ids; i++) {
-        const struct gdp_rdev *rd = gdp_resource_device(ctx->resource, ids[i]);
+        const struct gdp_rdev *rd = gdp_resource_device(req->res, ids[i]);
         if (rd == NULL) {
             return gdp_diag_set(diag, -ENOENT, "invalid request: unknown device: %s", ids[i]);
         }
@@ -183,7 +185,7 @@ resolve(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids, s
         }
         if (!seen) {
             req->devs[req->n_devs++] = rd->dev;
-            bool by_index = ctx->cfg->device_id_strategy == GDP_ID_INDEX;
+            bool by_index = req->s->cfg.device_id_strategy == GDP_ID_INDEX;
             strv_add(&req->ids, gdp_strdup(by_index ? rd->dev->index_str : rd->dev->uuid));
         }
     }
@@ -234,39 +236,37 @@ random_uuid(gdp_random_fn *rnd, char *buf, size_t len, struct gdp_diag *diag)
 }
 
 static void
-add_cdi_extra(const struct gdp_alloc_ctx *ctx, bool enabled, enum gdp_cdi_kind kind,
-              struct strv *names)
+add_cdi_extra(const struct request *req, bool enabled, enum gdp_cdi_kind kind, struct strv *names)
 {
-    if (enabled && (ctx->cdi_kinds & (unsigned)kind) != 0) {
+    if (enabled && (req->s->cdi_kinds & (unsigned)kind) != 0) {
         strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/%s=all", gdp_cdi_class(kind)));
     }
 }
 
 /* The fully qualified CDI names of the request: devices, IMEX channels, extra kinds. */
 static void
-cdi_names(const struct gdp_alloc_ctx *ctx, const struct request *req, struct strv *names)
+cdi_names(const struct request *req, struct strv *names)
 {
-    const struct gdp_config *cfg = ctx->cfg;
+    const struct gdp_config *cfg = &req->s->cfg;
     for (size_t i = 0; i < req->ids.n; i++) {
         strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/gpu=%s", req->ids.v[i]));
     }
-    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
-        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/imex-channel=%u", ctx->imex->ids[i]));
+    for (size_t i = 0; i < req->s->imex.n; i++) {
+        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/imex-channel=%u", req->s->imex.ids[i]));
     }
-    add_cdi_extra(ctx, cfg->gdrcopy_enabled, GDP_CDI_GDRCOPY, names);
-    add_cdi_extra(ctx, cfg->gds_enabled, GDP_CDI_GDS, names);
-    add_cdi_extra(ctx, cfg->mofed_enabled, GDP_CDI_MOFED, names);
+    add_cdi_extra(req, cfg->gdrcopy_enabled, GDP_CDI_GDRCOPY, names);
+    add_cdi_extra(req, cfg->gds_enabled, GDP_CDI_GDS, names);
+    add_cdi_extra(req, cfg->mofed_enabled, GDP_CDI_MOFED, names);
 }
 
 static int
-add_cdi(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_container_alloc *a,
-        struct gdp_diag *diag)
+add_cdi(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag *diag)
 {
     _cleanup_(strv_done) struct strv names = {0};
-    cdi_names(ctx, req, &names);
-    if ((ctx->cfg->device_list_strategy & GDP_LIST_CDI_ANNOTATIONS) != 0) {
+    cdi_names(req, &names);
+    if ((req->s->cfg.device_list_strategy & GDP_LIST_CDI_ANNOTATIONS) != 0) {
         char id[37];
-        int r = random_uuid(ctx->random, id, sizeof id, diag);
+        int r = random_uuid(req->s->random, id, sizeof id, diag);
         if (r < 0) {
             return r;
         }
@@ -278,11 +278,11 @@ add_cdi(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_c
         }
         a->annotations = gdp_calloc(1, sizeof *a->annotations);
         a->annotations[0] =
-                (struct gdp_kv){gdp_asprintf("%s%s", ctx->cfg->cdi_annotation_prefix, name),
+                (struct gdp_kv){gdp_asprintf("%s%s", req->s->cfg.cdi_annotation_prefix, name),
                                 join(names.v, names.n)};
         a->n_annotations = 1;
     }
-    if ((ctx->cfg->device_list_strategy & GDP_LIST_CDI_CRI) != 0) {
+    if ((req->s->cfg.device_list_strategy & GDP_LIST_CDI_CRI) != 0) {
         for (size_t i = 0; i < names.n; i++) {
             add_cdi_device(a, names.v[i]);
         }
@@ -305,32 +305,30 @@ add_feature_envs(const struct gdp_config *cfg, struct gdp_container_alloc *a)
 }
 
 static void
-add_envvar(const struct gdp_alloc_ctx *ctx, const struct request *req,
-           struct gdp_container_alloc *a)
+add_envvar(const struct request *req, struct gdp_container_alloc *a)
 {
     _cleanup_free_ char *list = join(req->ids.v, req->ids.n);
     gdp_container_alloc_setenv(a, VISIBLE_DEVICES, list);
-    if (ctx->imex == NULL || ctx->imex->n == 0) {
+    if (req->s->imex.n == 0) {
         return;
     }
     _cleanup_(strv_done) struct strv ch = {0};
-    for (size_t i = 0; i < ctx->imex->n; i++) {
-        strv_add(&ch, gdp_asprintf("%u", ctx->imex->ids[i]));
+    for (size_t i = 0; i < req->s->imex.n; i++) {
+        strv_add(&ch, gdp_asprintf("%u", req->s->imex.ids[i]));
     }
     _cleanup_free_ char *channels = join(ch.v, ch.n);
     gdp_container_alloc_setenv(a, IMEX_CHANNELS, channels);
 }
 
 static void
-add_volume_mounts(const struct gdp_alloc_ctx *ctx, const struct request *req,
-                  struct gdp_container_alloc *a)
+add_volume_mounts(const struct request *req, struct gdp_container_alloc *a)
 {
     gdp_container_alloc_setenv(a, VISIBLE_DEVICES, VOLUME_MOUNT_ROOT);
     for (size_t i = 0; i < req->ids.n; i++) {
         add_mount(a, "/dev/null", gdp_asprintf(VOLUME_MOUNT_ROOT "/%s", req->ids.v[i]));
     }
-    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
-        add_mount(a, "/dev/null", gdp_asprintf(VOLUME_MOUNT_ROOT "/imex/%u", ctx->imex->ids[i]));
+    for (size_t i = 0; i < req->s->imex.n; i++) {
+        add_mount(a, "/dev/null", gdp_asprintf(VOLUME_MOUNT_ROOT "/imex/%u", req->s->imex.ids[i]));
     }
 }
 
@@ -367,15 +365,14 @@ add_device_nodes(const struct gdp_device *d, const char *host_root, struct gdp_c
 }
 
 static int
-add_device_specs(const struct gdp_alloc_ctx *ctx, const struct request *req,
-                 struct gdp_container_alloc *a, struct gdp_diag *diag)
+add_device_specs(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag *diag)
 {
     static const char *const control[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
                                           "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
-    const char *host_root = host_dev_root(ctx->cfg);
+    const char *host_root = host_dev_root(&req->s->cfg);
     _cleanup_free_ char *own_root =
-            ctx->dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(ctx->cfg) : NULL;
-    const char *ctr_root = ctx->dev_root_ctr != NULL ? ctx->dev_root_ctr : own_root;
+            req->s->dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(&req->s->cfg) : NULL;
+    const char *ctr_root = req->s->dev_root_ctr != NULL ? req->s->dev_root_ctr : own_root;
     for (size_t i = 0; i < ELEMENTSOF(control); i++) {
         _cleanup_free_ char *p = gdp_path_join(ctr_root, control[i]);
         if (access(p, F_OK) == 0) {
@@ -389,22 +386,21 @@ add_device_specs(const struct gdp_alloc_ctx *ctx, const struct request *req,
             return r;
         }
     }
-    for (size_t i = 0; ctx->imex != NULL && i < ctx->imex->n; i++) {
+    for (size_t i = 0; i < req->s->imex.n; i++) {
         char path[GDP_PATH_MAX];
-        (void)snprintf(path, sizeof path, GDP_IMEX_CHANNEL_DIR "/channel%u", ctx->imex->ids[i]);
+        (void)snprintf(path, sizeof path, GDP_IMEX_CHANNEL_DIR "/channel%u", req->s->imex.ids[i]);
         add_devspec(a, host_root, path);
     }
     return 0;
 }
 
 static int
-build(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_container_alloc *a,
-      struct gdp_diag *diag)
+build(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag *diag)
 {
-    const struct gdp_config *cfg = ctx->cfg;
+    const struct gdp_config *cfg = &req->s->cfg;
     unsigned strategies = cfg->device_list_strategy;
     if ((strategies & CDI_STRATEGIES) != 0) {
-        int r = add_cdi(ctx, req, a, diag);
+        int r = add_cdi(req, a, diag);
         if (r < 0) {
             return r;
         }
@@ -415,37 +411,38 @@ build(const struct gdp_alloc_ctx *ctx, const struct request *req, struct gdp_con
         return 0;
     }
     if ((strategies & GDP_LIST_ENVVAR) != 0) {
-        add_envvar(ctx, req, a);
+        add_envvar(req, a);
     }
     if ((strategies & GDP_LIST_VOLUME_MOUNTS) != 0) {
-        add_volume_mounts(ctx, req, a);
+        add_volume_mounts(req, a);
     }
-    return cfg->pass_device_specs ? add_device_specs(ctx, req, a, diag) : 0;
+    return cfg->pass_device_specs ? add_device_specs(req, a, diag) : 0;
 }
 
 int
-gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids,
-                       struct gdp_container_alloc *ret, struct gdp_diag *diag)
+gdp_allocate_container(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                       const char *const *ids, size_t n_ids, struct gdp_container_alloc *ret,
+                       struct gdp_diag *diag)
 {
     *ret = (struct gdp_container_alloc){0};
     if (n_ids == 0) {
         return gdp_diag_set(diag, -EINVAL, "invalid request: no device IDs requested");
     }
-    if (n_ids > ctx->resource->n_devices) { /* bounds the work before any of it */
+    if (n_ids > res->n_devices) { /* bounds the work before any of it */
         return gdp_diag_set(diag, -EINVAL,
                             "invalid request: %zu device IDs requested but %s has %zu devices",
-                            n_ids, ctx->resource->name, ctx->resource->n_devices);
+                            n_ids, res->name, res->n_devices);
     }
-    _cleanup_(request_done) struct request req = {0};
-    int r = resolve(ctx, ids, n_ids, &req, diag);
-    r = r < 0 ? r : check_shared_request(ctx->cfg, &req, diag);
+    _cleanup_(request_done) struct request req = {.s = s, .res = res};
+    int r = resolve(ids, n_ids, &req, diag);
+    r = r < 0 ? r : check_shared_request(&s->cfg, &req, diag);
     if (r < 0) {
         return r;
     }
     _cleanup_(gdp_container_alloc_done) struct gdp_container_alloc a = {0};
-    r = build(ctx, &req, &a, diag);
+    r = build(&req, &a, diag);
     /* MPS: pipe directory env and mounts, whatever the device-list strategy (docs/mps.md). */
-    r = r < 0 ? r : gdp_mps_allocate(ctx, req.devs, req.n_devs, &a, diag);
+    r = r < 0 ? r : gdp_mps_allocate(&s->cfg, res, req.devs, req.n_devs, &a, diag);
     if (r < 0) {
         return r;
     }

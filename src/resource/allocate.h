@@ -15,12 +15,7 @@ struct gdp_diag;
 struct gdp_imex;
 struct gdp_node;
 struct gdp_resource;
-
-/*
- * Fills buf[0..len) with random bytes (the CDI annotation key's UUID). Returns 0 or a
- * negative errno.
- */
-typedef int gdp_random_fn(void *buf, size_t len);
+struct gdp_snapshot;
 
 struct gdp_kv {
     char *key;
@@ -54,20 +49,6 @@ struct gdp_container_alloc {
     size_t n_cdi_devices;
 };
 
-/* What an allocation is computed from; all borrowed. Only the first three are required. */
-struct gdp_alloc_ctx {
-    const struct gdp_config *cfg;
-    const struct gdp_node *node;
-    const struct gdp_resource *resource;
-    /* where our container sees the host's /dev (control nodes are looked up as
-     * <dev_root_ctr>/dev/...); NULL = gdp_cdi_dev_root_ctr(cfg) */
-    const char *dev_root_ctr;
-    const struct gdp_imex *imex; /* channels from gdp_imex_check(); NULL = none */
-    unsigned cdi_kinds;          /* GDP_CDI_* bits from gdp_cdi_write_specs(): gdrcopy/gds/mofed are
-                                    named in CDI answers only when their spec was written */
-    gdp_random_fn *random;       /* NULL = getrandom(2) */
-};
-
 /*
  * Builds the answer for one container that was given ids[0..n_ids) of ctx->resource, per
  * cfg->device_list_strategy (any combination of envvar, volume-mounts, cdi-annotations,
@@ -81,8 +62,9 @@ struct gdp_alloc_ctx {
  * -ENOENT for a MIG device whose nvidia-caps minors are unknown when device specs are passed, or
  * the random source's error. On error *ret is left empty; diag reads as a gRPC message.
  */
-int gdp_allocate_container(const struct gdp_alloc_ctx *ctx, const char *const *ids, size_t n_ids,
-                           struct gdp_container_alloc *ret, struct gdp_diag *diag);
+int gdp_allocate_container(const struct gdp_snapshot *s, const struct gdp_resource *res,
+                           const char *const *ids, size_t n_ids, struct gdp_container_alloc *ret,
+                           struct gdp_diag *diag);
 
 /* Frees what a is owns and zeroes it. Accepts a zeroed struct. */
 void gdp_container_alloc_done(struct gdp_container_alloc *a);

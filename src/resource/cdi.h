@@ -71,7 +71,7 @@ int gdp_cdi_write_atomic(const char *path, const char *text, struct gdp_diag *di
  * and gdrcopy/gds/mofed when enabled. A kind with nothing to offer is not written, and a
  * stale file of ours for it is removed, as are temporary spec files older than 10 s (left by
  * a writer killed before its rename). Returns the GDP_CDI_* bits of the specs written
- * (>= 0; pass them to Allocate as gdp_alloc_ctx.cdi_kinds), or a negative error from
+ * (>= 0; kept as gdp_snapshot.cdi_kinds for Allocate), or a negative error from
  * rendering, the IMEX check or writing, with diag set; specs already written stay valid.
  */
 int gdp_cdi_write_specs(const struct gdp_config *cfg, const struct gdp_node *node, const char *dir,

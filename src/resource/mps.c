@@ -188,17 +188,17 @@ mps_replicated(const struct gdp_resource *r, const struct gdp_device *d)
 }
 
 int
-gdp_mps_allocate(const struct gdp_alloc_ctx *ctx, const struct gdp_device *const *devs, size_t n,
-                 struct gdp_container_alloc *a, struct gdp_diag *diag)
+gdp_mps_allocate(const struct gdp_config *cfg, const struct gdp_resource *res,
+                 const struct gdp_device *const *devs, size_t n, struct gdp_container_alloc *a,
+                 struct gdp_diag *diag)
 {
-    const struct gdp_config *cfg = ctx->cfg;
-    const char *name = ctx->resource->name;
-    if (!gdp_mps_shared(cfg, ctx->resource)) {
+    const char *name = res->name;
+    if (!gdp_mps_shared(cfg, res)) {
         return 0;
     }
     size_t replicated = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!mps_replicated(ctx->resource, devs[i])) {
+        if (!mps_replicated(res, devs[i])) {
             continue;
         }
         replicated++;

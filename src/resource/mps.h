@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gdp_alloc_ctx;
 struct gdp_config;
 struct gdp_container_alloc;
 struct gdp_device;
@@ -90,15 +89,16 @@ int gdp_mps_ready(const struct gdp_config *cfg, const char *resource, struct gdp
 
 /*
  * NVIDIA's MPS additions to one container's Allocate answer, for devs[0..n) (the backing
- * devices of the request) of ctx->resource: CUDA_MPS_PIPE_DIRECTORY=/mps/<resource>/pipe, a
+ * devices of the request) of res: CUDA_MPS_PIPE_DIRECTORY=/mps/<resource>/pipe, a
  * mount of <mps-root>/<resource>/pipe there and one of <mps-root>/shm at /dev/shm. Does
  * nothing and returns 0 when the resource is not MPS-shared (gdp_mps_shared()) or none of
  * devs is advertised as MPS replicas (a whole GPU of a mixed resource is not served by the
  * daemon). Returns -EINVAL when a replicated device is a MIG device or --mps-root is empty
  * (diag reads as a gRPC message); a is then unchanged.
  */
-int gdp_mps_allocate(const struct gdp_alloc_ctx *ctx, const struct gdp_device *const *devs,
-                     size_t n, struct gdp_container_alloc *a, struct gdp_diag *diag);
+int gdp_mps_allocate(const struct gdp_config *cfg, const struct gdp_resource *res,
+                     const struct gdp_device *const *devs, size_t n, struct gdp_container_alloc *a,
+                     struct gdp_diag *diag);
 
 /* One GPU of an MPS daemon. */
 struct gdp_mps_gpu {

@@ -14,9 +14,9 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "plugin/answer.h"
-#include "plugin/server.h"
 #include "resource/preferred.h"
 #include "resource/resources.h"
+#include "resource/snapshot.h"
 
 #define N_GPUS     4
 #define N_REPLICAS 2
@@ -33,7 +33,7 @@ static struct gdp_resource resources[2] = {
          .devices = shared_rdevs,
          .n_devices = N_GPUS * N_REPLICAS},
 };
-static struct gdp_config cfg;
+static struct gdp_snapshot snap;
 
 static void
 setup(void)
@@ -56,7 +56,8 @@ setup(void)
             (void)snprintf(r->id, sizeof r->id, "%s::%u", devices[i].uuid, k);
         }
     }
-    gdp_config_init(&cfg);
+    gdp_config_init(&snap.cfg);
+    snap.inv.node = &node;
 }
 
 int
@@ -70,18 +71,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    const struct gdp_plugin_ctx ctx = {
-            .cfg = &cfg,
-            .node = &node,
-            .resource = &resources[(data[0] >> 1) & 1u],
-    };
-    cfg.shared_devices_allocation_policy =
+    const struct gdp_resource *res = &resources[(data[0] >> 1) & 1u];
+    snap.cfg.shared_devices_allocation_policy =
             (data[0] & 4u) ? GDP_ALLOC_PACKED : GDP_ALLOC_DISTRIBUTED;
     struct gdp_answer a = {0};
     if (data[0] & 1u) {
-        (void)gdp_answer_preferred(&ctx, data + 1, size - 1, &a);
+        (void)gdp_answer_preferred(&snap, res, data + 1, size - 1, &a);
     } else {
-        (void)gdp_answer_allocate(&ctx, data + 1, size - 1, &a);
+        (void)gdp_answer_allocate(&snap, res, data + 1, size - 1, &a);
     }
     gdp_answer_done(&a);
     return 0;

@@ -27,6 +27,7 @@
 #include "resource/cdi.h"
 #include "resource/imex.h"
 #include "resource/resources.h"
+#include "resource/snapshot.h"
 
 #define GPU0  "GPU-8f3c1a52-0000-4000-8000-000000000000"
 #define GPU1  "GPU-0b7d2e91-0000-4000-8000-000000000001"
@@ -43,8 +44,7 @@ struct fixture {
     struct gdp_device devices[4];
     struct gdp_rdev rdevs[8];
     struct gdp_resource res;
-    struct gdp_config cfg;
-    struct gdp_alloc_ctx ctx;
+    struct gdp_snapshot snap; /* its cfg is the configuration under test */
     struct gdp_imex imex;
     char prefix[64];
     char root_slash[2];
@@ -121,19 +121,17 @@ setup(void **state)
     (void)strcpy(f->prefix, "cdi.k8s.io/");
     (void)strcpy(f->root_slash, "/");
     (void)strcpy(f->host_root, "/run/nvidia/driver");
-    f->cfg = (struct gdp_config){.device_list_strategy = GDP_LIST_ENVVAR,
-                                 .device_id_strategy = GDP_ID_UUID,
-                                 .cdi_annotation_prefix = f->prefix,
-                                 .driver_root = f->root_slash,
-                                 .dev_root = f->root_slash};
+    f->snap.cfg = (struct gdp_config){.device_list_strategy = GDP_LIST_ENVVAR,
+                                      .device_id_strategy = GDP_ID_UUID,
+                                      .cdi_annotation_prefix = f->prefix,
+                                      .driver_root = f->root_slash,
+                                      .dev_root = f->root_slash};
     f->dev_ctr = fake_root_new();
     fake_root_file(f->dev_ctr, "dev/nvidiactl", NULL);
     fake_root_file(f->dev_ctr, "dev/nvidia-uvm", NULL);
-    f->ctx = (struct gdp_alloc_ctx){.cfg = &f->cfg,
-                                    .node = &f->node,
-                                    .resource = &f->res,
-                                    .dev_root_ctr = f->dev_ctr,
-                                    .random = fixed_random};
+    f->snap.inv.node = &f->node;
+    f->snap.dev_root_ctr = f->dev_ctr;
+    f->snap.random = fixed_random;
     *state = f;
     return 0;
 }
@@ -162,7 +160,7 @@ static void
 alloc_ok(struct fixture *f, const char *const *ids, size_t n, struct gdp_container_alloc *a)
 {
     struct gdp_diag diag = {0};
-    int r = gdp_allocate_container(&f->ctx, ids, n, a, &diag);
+    int r = gdp_allocate_container(&f->snap, &f->res, ids, n, a, &diag);
     if (r != 0) {
         print_error("allocate: %d %s\n", r, diag.msg);
     }
@@ -217,9 +215,9 @@ check_combo(struct fixture *f, const struct combo *c)
 {
     static const char *const ids[] = {GPU0 "::1", MIG10, GPU0 "::0"};
     struct gdp_container_alloc a;
-    f->cfg.device_list_strategy = c->strategies;
-    f->cfg.device_id_strategy = c->id;
-    f->cfg.pass_device_specs = true;
+    f->snap.cfg.device_list_strategy = c->strategies;
+    f->snap.cfg.device_id_strategy = c->id;
+    f->snap.cfg.pass_device_specs = true;
     alloc_ok(f, ids, ELEMENTSOF(ids), &a);
     const char *visible = env_of(&a, "NVIDIA_VISIBLE_DEVICES");
     if (c->visible == NULL) {
@@ -276,7 +274,7 @@ replicas_fold_into_their_device(void **state)
     struct fixture *f = *state;
     static const char *const ids[] = {GPU0 "::0", GPU0 "::1"};
     struct gdp_container_alloc a;
-    f->cfg.device_id_strategy = GDP_ID_INDEX;
+    f->snap.cfg.device_id_strategy = GDP_ID_INDEX;
     alloc_ok(f, ids, 2, &a);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), "0");
     gdp_container_alloc_done(&a);
@@ -288,8 +286,8 @@ mig_index_form(void **state)
     struct fixture *f = *state;
     static const char *const ids[] = {MIG11, MIG10};
     struct gdp_container_alloc a;
-    f->cfg.device_id_strategy = GDP_ID_INDEX;
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_CRI;
+    f->snap.cfg.device_id_strategy = GDP_ID_INDEX;
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_CRI;
     alloc_ok(f, ids, 2, &a);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), "1:1,1:0");
     assert_int_equal(a.n_cdi_devices, 2);
@@ -304,7 +302,7 @@ volume_mount_paths(void **state)
     struct fixture *f = *state;
     static const char *const ids[] = {GPU1, MIG10};
     struct gdp_container_alloc a;
-    f->cfg.device_list_strategy = GDP_LIST_VOLUME_MOUNTS;
+    f->snap.cfg.device_list_strategy = GDP_LIST_VOLUME_MOUNTS;
     alloc_ok(f, ids, 2, &a);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), VMR);
     assert_int_equal(a.n_mounts, 2);
@@ -323,7 +321,7 @@ cdi_annotation_key_and_prefix(void **state)
     static const char *const ids[] = {GPU0 "::1"};
     struct gdp_container_alloc a;
     (void)strcpy(f->prefix, "nvidia.cdi.k8s.io/");
-    f->cfg.device_list_strategy = GDP_LIST_CDI_ANNOTATIONS;
+    f->snap.cfg.device_list_strategy = GDP_LIST_CDI_ANNOTATIONS;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_envs, 0);
     assert_int_equal(a.n_annotations, 1);
@@ -341,8 +339,8 @@ cdi_key_is_random_per_response(void **state)
     static const char *const ids[] = {GPU1};
     struct gdp_container_alloc a;
     struct gdp_container_alloc b;
-    f->ctx.random = NULL; /* getrandom */
-    f->cfg.device_list_strategy = GDP_LIST_CDI_ANNOTATIONS;
+    f->snap.random = NULL; /* getrandom */
+    f->snap.cfg.device_list_strategy = GDP_LIST_CDI_ANNOTATIONS;
     alloc_ok(f, ids, 1, &a);
     alloc_ok(f, ids, 1, &b);
     const char *k = a.annotations[0].key + strlen("cdi.k8s.io/nvidia-device-plugin_");
@@ -359,8 +357,8 @@ cdi_only_ignores_device_specs(void **state)
     struct fixture *f = *state;
     static const char *const ids[] = {GPU1};
     struct gdp_container_alloc a;
-    f->cfg.device_list_strategy = GDP_LIST_CDI_CRI;
-    f->cfg.pass_device_specs = true;
+    f->snap.cfg.device_list_strategy = GDP_LIST_CDI_CRI;
+    f->snap.cfg.pass_device_specs = true;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_devices, 0);
     assert_int_equal(a.n_envs, 0);
@@ -382,8 +380,8 @@ device_specs_paths(void **state)
                                        "/dev/nvidia0",
                                        "/dev/nvidia0"};
     struct gdp_container_alloc a;
-    f->cfg.pass_device_specs = true;
-    f->cfg.dev_root = f->host_root;
+    f->snap.cfg.pass_device_specs = true;
+    f->snap.cfg.dev_root = f->host_root;
     alloc_ok(f, ids, ELEMENTSOF(ids), &a);
     assert_int_equal(a.n_devices, ELEMENTSOF(want));
     for (size_t i = 0; i < ELEMENTSOF(want); i++) {
@@ -403,7 +401,7 @@ device_specs_control_nodes_when_present(void **state)
     struct gdp_container_alloc a;
     fake_root_file(f->dev_ctr, "dev/nvidia-uvm-tools", NULL);
     fake_root_file(f->dev_ctr, "dev/nvidia-modeset", NULL);
-    f->cfg.pass_device_specs = true;
+    f->snap.cfg.pass_device_specs = true;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_devices, 5);
     assert_string_equal(a.devices[2].container_path, "/dev/nvidia-uvm-tools");
@@ -419,14 +417,14 @@ device_specs_missing_mig_caps_fail(void **state)
     static const char *const ids[] = {GPU1, MIG11};
     struct gdp_container_alloc a;
     struct gdp_diag diag = {0};
-    f->cfg.pass_device_specs = true;
-    assert_int_equal(gdp_allocate_container(&f->ctx, ids, 2, &a, &diag), -ENOENT);
+    f->snap.cfg.pass_device_specs = true;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, ids, 2, &a, &diag), -ENOENT);
     assert_non_null(strstr(diag.msg, MIG11));
     assert_non_null(strstr(diag.msg, "nvidia-caps"));
     assert_int_equal(a.n_envs + a.n_devices, 0);
     assert_null(a.envs);
     /* without device specs the caps are not needed */
-    f->cfg.pass_device_specs = false;
+    f->snap.cfg.pass_device_specs = false;
     alloc_ok(f, ids, 2, &a);
     gdp_container_alloc_done(&a);
 }
@@ -437,9 +435,9 @@ gds_mofed_gdrcopy(void **state)
     struct fixture *f = *state;
     static const char *const ids[] = {GPU1};
     struct gdp_container_alloc a;
-    f->cfg.gds_enabled = true;
-    f->cfg.mofed_enabled = true;
-    f->cfg.gdrcopy_enabled = true;
+    f->snap.cfg.gds_enabled = true;
+    f->snap.cfg.mofed_enabled = true;
+    f->snap.cfg.gdrcopy_enabled = true;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_envs, 4);
     assert_string_equal(env_of(&a, "NVIDIA_GDS"), "enabled");
@@ -448,8 +446,8 @@ gds_mofed_gdrcopy(void **state)
     gdp_container_alloc_done(&a);
 
     /* CDI: the extra kinds are named only when their spec was written; envs regardless */
-    f->cfg.device_list_strategy = GDP_LIST_CDI_CRI | GDP_LIST_CDI_ANNOTATIONS;
-    f->ctx.cdi_kinds = GDP_CDI_GPU | GDP_CDI_GDS | GDP_CDI_GDRCOPY;
+    f->snap.cfg.device_list_strategy = GDP_LIST_CDI_CRI | GDP_LIST_CDI_ANNOTATIONS;
+    f->snap.cdi_kinds = GDP_CDI_GPU | GDP_CDI_GDS | GDP_CDI_GDRCOPY;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_envs, 3);
     assert_null(env_of(&a, "NVIDIA_VISIBLE_DEVICES"));
@@ -470,9 +468,9 @@ imex_channels_per_strategy(void **state)
     static const char *const ids[] = {GPU0 "::0"};
     struct gdp_container_alloc a;
     f->imex = (struct gdp_imex){.ids = {0}, .n = 1};
-    f->ctx.imex = &f->imex;
-    f->cfg.pass_device_specs = true;
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR;
+    f->snap.imex = f->imex;
+    f->snap.cfg.pass_device_specs = true;
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR;
     alloc_ok(f, ids, 1, &a);
     assert_string_equal(env_of(&a, "NVIDIA_IMEX_CHANNELS"), "0");
     assert_int_equal(a.n_devices, 4);
@@ -480,7 +478,7 @@ imex_channels_per_strategy(void **state)
     assert_string_equal(a.devices[3].host_path, "/dev/nvidia-caps-imex-channels/channel0");
     gdp_container_alloc_done(&a);
 
-    f->cfg.device_list_strategy = GDP_LIST_VOLUME_MOUNTS;
+    f->snap.cfg.device_list_strategy = GDP_LIST_VOLUME_MOUNTS;
     alloc_ok(f, ids, 1, &a);
     assert_null(env_of(&a, "NVIDIA_IMEX_CHANNELS"));
     assert_int_equal(a.n_mounts, 2);
@@ -488,7 +486,7 @@ imex_channels_per_strategy(void **state)
     assert_string_equal(a.mounts[1].host_path, "/dev/null");
     gdp_container_alloc_done(&a);
 
-    f->cfg.device_list_strategy = GDP_LIST_CDI_CRI;
+    f->snap.cfg.device_list_strategy = GDP_LIST_CDI_CRI;
     alloc_ok(f, ids, 1, &a);
     assert_int_equal(a.n_cdi_devices, 2);
     assert_string_equal(a.cdi_devices[1], "k8s.device-plugin.nvidia.com/imex-channel=0");
@@ -502,18 +500,19 @@ errors_leave_nothing(void **state)
     static const char *const bad[] = {GPU1, "GPU-nope"};
     struct gdp_container_alloc a;
     struct gdp_diag diag = {0};
-    assert_int_equal(gdp_allocate_container(&f->ctx, bad, 0, &a, &diag), -EINVAL);
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, bad, 0, &a, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "no device IDs"));
-    assert_int_equal(gdp_allocate_container(&f->ctx, bad, 2, &a, &diag), -ENOENT);
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, bad, 2, &a, &diag), -ENOENT);
     assert_string_equal(diag.msg, "invalid request: unknown device: GPU-nope");
     assert_null(a.envs);
     /* GPU0 is advertised only as its replicas: the bare UUID is not one of our IDs */
     static const char *const replica_less[] = {GPU0};
-    assert_int_equal(gdp_allocate_container(&f->ctx, replica_less, 1, &a, &diag), -ENOENT);
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, replica_less, 1, &a, &diag),
+                     -ENOENT);
 
-    f->ctx.random = failing_random;
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_ANNOTATIONS;
-    assert_int_equal(gdp_allocate_container(&f->ctx, bad, 1, &a, &diag), -EIO);
+    f->snap.random = failing_random;
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_ANNOTATIONS;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, bad, 1, &a, &diag), -EIO);
     assert_non_null(strstr(diag.msg, "random"));
     assert_null(a.envs);
     assert_null(a.annotations);
@@ -533,21 +532,21 @@ shared_requests_of_more_than_one_fail(void **state)
     struct gdp_diag diag = {0};
 
     /* time-slicing without the flag (NVIDIA's default): allowed, one device */
-    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
-    f->cfg.sharing.time_slicing.present = true;
+    f->snap.cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    f->snap.cfg.sharing.time_slicing.present = true;
     alloc_ok(f, two, 2, &a);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU0);
     gdp_container_alloc_done(&a);
 
-    f->cfg.sharing.time_slicing.fail_requests_greater_than_one = true;
-    assert_int_equal(gdp_allocate_container(&f->ctx, two, 2, &a, &diag), -EINVAL);
+    f->snap.cfg.sharing.time_slicing.fail_requests_greater_than_one = true;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, two, 2, &a, &diag), -EINVAL);
     assert_string_equal(diag.msg,
                         "invalid request: maximum request size for shared resources is 1; found 2");
     assert_null(a.envs);
-    assert_int_equal(gdp_allocate_container(&f->ctx, mixed, 2, &a, &diag), -EINVAL);
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, mixed, 2, &a, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "found 2"));
     /* IDs are validated first */
-    assert_int_equal(gdp_allocate_container(&f->ctx, unknown, 2, &a, &diag), -ENOENT);
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, unknown, 2, &a, &diag), -ENOENT);
     assert_string_equal(diag.msg, "invalid request: unknown device: " GPU0 "::7");
     /* one replica, or devices that are not replicas, are fine */
     alloc_ok(f, two, 1, &a);
@@ -568,7 +567,7 @@ mps_fails_shared_requests_by_default(void **state)
             "sharing: {mps: {failRequestsGreaterThanOne: false, resources: [{name: gpu, "
             "replicas: 2}]}}\n",
     };
-    f->cfg.mps_root = mps_root;
+    f->snap.cfg.mps_root = mps_root;
     for (size_t i = 0; i < ELEMENTSOF(yaml); i++) {
         struct gdp_config loaded;
         struct gdp_container_alloc a;
@@ -577,9 +576,9 @@ mps_fails_shared_requests_by_default(void **state)
         assert_int_equal(gdp_config_load_buffer(&loaded, "t.yaml", yaml[i], strlen(yaml[i]), &diag),
                          0);
         assert_int_equal(loaded.sharing.strategy, GDP_SHARING_MPS);
-        f->cfg.sharing = loaded.sharing; /* borrowed for the call */
-        int r = gdp_allocate_container(&f->ctx, two, 2, &a, &diag);
-        f->cfg.sharing = (struct gdp_sharing){0};
+        f->snap.cfg.sharing = loaded.sharing; /* borrowed for the call */
+        int r = gdp_allocate_container(&f->snap, &f->res, two, 2, &a, &diag);
+        f->snap.cfg.sharing = (struct gdp_sharing){0};
         gdp_config_done(&loaded);
         if (i == 0) {
             assert_int_equal(r, -EINVAL);
@@ -592,7 +591,7 @@ mps_fails_shared_requests_by_default(void **state)
             gdp_container_alloc_done(&a);
         }
     }
-    f->cfg.mps_root = NULL; /* mps_root is local */
+    f->snap.cfg.mps_root = NULL; /* mps_root is local */
 }
 
 /* --- IMEX start-up check ------------------------------------------------------------------------
@@ -605,29 +604,29 @@ imex_check(void **state)
     struct gdp_imex imex;
     struct gdp_diag diag = {0};
     assert_int_equal(setenv("GDP_DEV_ROOT_CTR", f->dev_ctr, 1), 0);
-    f->cfg.n_imex_channel_ids = 1;
-    f->cfg.imex_channel_ids[0] = 0;
+    f->snap.cfg.n_imex_channel_ids = 1;
+    f->snap.cfg.imex_channel_ids[0] = 0;
 
-    assert_int_equal(gdp_imex_check(&f->cfg, &imex, &diag), 0);
+    assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), 0);
     assert_int_equal(imex.n, 0);
     assert_int_equal(imex.n_missing, 1);
 
-    f->cfg.imex_required = true;
-    assert_int_equal(gdp_imex_check(&f->cfg, &imex, &diag), -ENODEV);
+    f->snap.cfg.imex_required = true;
+    assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), -ENODEV);
     assert_non_null(strstr(diag.msg, "channel0"));
 
     /* a regular file is not a channel; a character device is */
     fake_root_file(f->dev_ctr, "dev/nvidia-caps-imex-channels/channel0", NULL);
-    assert_int_equal(gdp_imex_check(&f->cfg, &imex, &diag), -ENODEV);
+    assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), -ENODEV);
     _cleanup_free_ char *p = gdp_asprintf("%s/dev/nvidia-caps-imex-channels/channel0", f->dev_ctr);
     assert_int_equal(unlink(p), 0);
     fake_root_symlink(f->dev_ctr, "dev/nvidia-caps-imex-channels/channel0", "/dev/null");
-    assert_int_equal(gdp_imex_check(&f->cfg, &imex, &diag), 0);
+    assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), 0);
     assert_int_equal(imex.n, 1);
     assert_int_equal(imex.ids[0], 0);
 
-    f->cfg.n_imex_channel_ids = 0;
-    assert_int_equal(gdp_imex_check(&f->cfg, &imex, &diag), 0);
+    f->snap.cfg.n_imex_channel_ids = 0;
+    assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), 0);
     assert_int_equal(imex.n + imex.n_missing, 0);
     assert_int_equal(unsetenv("GDP_DEV_ROOT_CTR"), 0);
 }
@@ -637,10 +636,10 @@ cdi_needs_nvml(void **state)
 {
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
-    assert_int_equal(gdp_cdi_check_platform(&f->cfg, false, &diag), 0);
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_CRI;
-    assert_int_equal(gdp_cdi_check_platform(&f->cfg, true, &diag), 0);
-    assert_int_equal(gdp_cdi_check_platform(&f->cfg, false, &diag), GDP_E_CONFIG);
+    assert_int_equal(gdp_cdi_check_platform(&f->snap.cfg, false, &diag), 0);
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR | GDP_LIST_CDI_CRI;
+    assert_int_equal(gdp_cdi_check_platform(&f->snap.cfg, true, &diag), 0);
+    assert_int_equal(gdp_cdi_check_platform(&f->snap.cfg, false, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, "cdi-cri"));
     assert_non_null(strstr(diag.msg, "NVML"));
 }

@@ -19,8 +19,8 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "plugin/answer.h"
-#include "plugin/server.h"
 #include "resource/resources.h"
+#include "resource/snapshot.h"
 #include "rpc/grpc.h"
 
 #define GPU0 "GPU-8f3c1a52-0000-4000-8000-000000000000"
@@ -34,8 +34,7 @@ struct fixture {
     struct gdp_node node;
     struct gdp_rdev rdevs[2];
     struct gdp_resource res;
-    struct gdp_config cfg;
-    struct gdp_plugin_ctx ctx;
+    struct gdp_snapshot snap;
 };
 
 static int
@@ -59,9 +58,9 @@ setup(void **state)
     (void)strcpy(f->res.name, "nvidia.com/gpu");
     f->res.devices = f->rdevs;
     f->res.n_devices = 2;
-    f->cfg = (struct gdp_config){.device_list_strategy = GDP_LIST_ENVVAR,
-                                 .device_id_strategy = GDP_ID_UUID};
-    f->ctx = (struct gdp_plugin_ctx){.cfg = &f->cfg, .node = &f->node, .resource = &f->res};
+    f->snap.cfg = (struct gdp_config){.device_list_strategy = GDP_LIST_ENVVAR,
+                                      .device_id_strategy = GDP_ID_UUID};
+    f->snap.inv.node = &f->node;
     *state = f;
     return 0;
 }
@@ -113,7 +112,7 @@ allocate_answers_every_container(void **state)
     size_t len = 0;
     _cleanup_free_ uint8_t *req = allocate_request(&len, c0, c1);
     struct gdp_answer a = {0};
-    assert_int_equal(gdp_answer_allocate(&f->ctx, req, len, &a), 0);
+    assert_int_equal(gdp_answer_allocate(&f->snap, &f->res, req, len, &a), 0);
     assert_int_equal(a.status, GDP_GRPC_OK);
     V1beta1__AllocateResponse *resp = v1beta1__allocate_response__unpack(NULL, a.len, a.msg);
     assert_non_null(resp);
@@ -129,7 +128,7 @@ expect_invalid(struct fixture *f, const uint8_t *req, size_t len, const char *wh
     struct gdp_answer a = {0};
     char want[512];
     (void)snprintf(want, sizeof want, "invalid allocation request for 'nvidia.com/gpu': %s", why);
-    assert_int_equal(gdp_answer_allocate(&f->ctx, req, len, &a), -EINVAL);
+    assert_int_equal(gdp_answer_allocate(&f->snap, &f->res, req, len, &a), -EINVAL);
     assert_int_equal(a.status, GDP_GRPC_INVALID_ARGUMENT);
     assert_null(a.msg);
     assert_string_equal(a.message, want);
@@ -151,7 +150,7 @@ allocate_refuses_with_a_status_and_a_message(void **state)
     char *unknown[] = {id_unknown, NULL};
     struct gdp_answer a = {0};
     _cleanup_free_ uint8_t *r2 = allocate_request(&len, unknown, NULL);
-    assert_int_equal(gdp_answer_allocate(&f->ctx, r2, len, &a), -EINVAL);
+    assert_int_equal(gdp_answer_allocate(&f->snap, &f->res, r2, len, &a), -EINVAL);
     assert_non_null(strstr(a.message, "GPU-nope"));
     gdp_answer_done(&a);
 }
@@ -181,7 +180,7 @@ preferred_answers_or_refuses(void **state)
     size_t len = 0;
     _cleanup_free_ uint8_t *ok = preferred_request(&len, available, 1, 1);
     struct gdp_answer a = {0};
-    assert_int_equal(gdp_answer_preferred(&f->ctx, ok, len, &a), 0);
+    assert_int_equal(gdp_answer_preferred(&f->snap, &f->res, ok, len, &a), 0);
     V1beta1__PreferredAllocationResponse *resp =
             v1beta1__preferred_allocation_response__unpack(NULL, a.len, a.msg);
     assert_non_null(resp);
@@ -190,7 +189,7 @@ preferred_answers_or_refuses(void **state)
     v1beta1__preferred_allocation_response__free_unpacked(resp, NULL);
     gdp_answer_done(&a);
     _cleanup_free_ uint8_t *zero = preferred_request(&len, available, 1, 0);
-    assert_int_equal(gdp_answer_preferred(&f->ctx, zero, len, &a), -EINVAL);
+    assert_int_equal(gdp_answer_preferred(&f->snap, &f->res, zero, len, &a), -EINVAL);
     assert_string_equal(a.message, "invalid allocation request for 'nvidia.com/gpu': "
                                    "allocation size 0 with 1 devices available");
     gdp_answer_done(&a);

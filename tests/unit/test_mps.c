@@ -25,6 +25,7 @@
 #include "resource/allocate.h"
 #include "resource/mps.h"
 #include "resource/resources.h"
+#include "resource/snapshot.h"
 
 #define GPU0  "GPU-8f3c1a52-0000-4000-8000-000000000000"
 #define GPU1  "GPU-0b7d2e91-0000-4000-8000-000000000001"
@@ -38,8 +39,7 @@ struct fixture {
     struct gdp_rdev rdevs[16];
     struct gdp_resource res;
     struct gdp_resource_set set;
-    struct gdp_config cfg;
-    struct gdp_alloc_ctx ctx;
+    struct gdp_snapshot snap; /* its cfg is the configuration under test */
 };
 
 static void
@@ -88,11 +88,11 @@ setup(void **state)
     add_replicas(f, 1, 4);
     add_replicas(f, 2, 0);
     f->set = (struct gdp_resource_set){.resources = &f->res, .n_resources = 1};
-    gdp_config_init(&f->cfg);
-    f->cfg.sharing.strategy = GDP_SHARING_MPS;
-    free(f->cfg.mps_root);
-    f->cfg.mps_root = gdp_strdup("/run/nvidia/mps");
-    f->ctx = (struct gdp_alloc_ctx){.cfg = &f->cfg, .node = &f->node, .resource = &f->res};
+    gdp_config_init(&f->snap.cfg);
+    f->snap.cfg.sharing.strategy = GDP_SHARING_MPS;
+    free(f->snap.cfg.mps_root);
+    f->snap.cfg.mps_root = gdp_strdup("/run/nvidia/mps");
+    f->snap.inv.node = &f->node;
     *state = f;
     return 0;
 }
@@ -101,7 +101,7 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    gdp_config_done(&f->cfg);
+    gdp_config_done(&f->snap.cfg);
     free(f);
     return 0;
 }
@@ -140,12 +140,12 @@ static void
 shared_needs_mps_and_replicas(void **state)
 {
     struct fixture *f = *state;
-    assert_true(gdp_mps_shared(&f->cfg, &f->res));
-    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
-    assert_false(gdp_mps_shared(&f->cfg, &f->res));
-    f->cfg.sharing.strategy = GDP_SHARING_MPS;
+    assert_true(gdp_mps_shared(&f->snap.cfg, &f->res));
+    f->snap.cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    assert_false(gdp_mps_shared(&f->snap.cfg, &f->res));
+    f->snap.cfg.sharing.strategy = GDP_SHARING_MPS;
     struct gdp_resource whole = {.name = "nvidia.com/gpu", .devices = &f->rdevs[8], .n_devices = 1};
-    assert_false(gdp_mps_shared(&f->cfg, &whole));
+    assert_false(gdp_mps_shared(&f->snap.cfg, &whole));
 }
 
 static void
@@ -153,13 +153,13 @@ check_accepts_limits(void **state)
 {
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), 0);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), 0);
     for (size_t i = 0; i < f->res.n_devices; i++) {
         if (f->rdevs[i].replicas > 0) {
             f->rdevs[i].replicas = 48; /* the count only matters, not the number of entries */
         }
     }
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), 0);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), 0);
 }
 
 static void
@@ -168,19 +168,19 @@ check_refuses_replicas_above_client_limit(void **state)
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
     f->rdevs[4].replicas = 49; /* GPU1, cc 8.0: 48 clients */
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), GDP_E_CONFIG);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, "maximum allowed replicas exceeded"));
     assert_non_null(strstr(diag.msg, GPU1));
     assert_non_null(strstr(diag.msg, "at most 48"));
     /* A pre-7.5 GPU allows 16 clients. */
     f->rdevs[4].replicas = 4;
     f->rdevs[8].replicas = 17;
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), GDP_E_CONFIG);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, "at most 16"));
     assert_non_null(strstr(diag.msg, "7.0"));
     /* Not MPS: nothing to check. */
-    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), 0);
+    f->snap.cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), 0);
 }
 
 static void
@@ -189,7 +189,7 @@ check_refuses_mig_devices(void **state)
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
     f->rdevs[0].dev = &f->devices[3]; /* a replica */
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), GDP_E_CONFIG);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), GDP_E_CONFIG);
     assert_non_null(strstr(diag.msg, "sharing using MPS is not supported for MIG devices"));
     assert_non_null(strstr(diag.msg, MIG10));
 }
@@ -200,7 +200,7 @@ plan_limits_from_replicas(void **state)
     struct fixture *f = *state;
     struct gdp_diag diag = {0};
     struct gdp_mps_plan plan = {0};
-    assert_int_equal(gdp_mps_plan_build(&f->cfg, &f->set, &plan, &diag), 0);
+    assert_int_equal(gdp_mps_plan_build(&f->snap.cfg, &f->set, &plan, &diag), 0);
     assert_int_equal(plan.n_daemons, 1);
     const struct gdp_mps_daemon_plan *d = &plan.daemons[0];
     assert_string_equal(d->resource, "nvidia.com/gpu");
@@ -224,12 +224,12 @@ plan_thread_percent_from_most_replicas(void **state)
         f->rdevs[i].replicas = 3; /* GPU1 with 3 replicas (an override), GPU0 keeps 4 */
     }
     f->devices[1].memory_bytes = UINT64_C(1000000000); /* not a MiB multiple: rounded down */
-    assert_int_equal(gdp_mps_plan_build(&f->cfg, &f->set, &plan, &diag), 0);
+    assert_int_equal(gdp_mps_plan_build(&f->snap.cfg, &f->set, &plan, &diag), 0);
     assert_int_equal(plan.daemons[0].thread_percent, 25);
     assert_int_equal(plan.daemons[0].gpus[1].mem_limit_mb, 317); /* 1e9 / 3 / 2^20 */
     gdp_mps_plan_done(&plan);
-    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
-    assert_int_equal(gdp_mps_plan_build(&f->cfg, &f->set, &plan, &diag), 0);
+    f->snap.cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    assert_int_equal(gdp_mps_plan_build(&f->snap.cfg, &f->set, &plan, &diag), 0);
     assert_int_equal(plan.n_daemons, 0);
     gdp_mps_plan_done(&plan);
 }
@@ -252,8 +252,8 @@ allocate_adds_pipe_env_and_mounts(void **state)
     struct gdp_diag diag = {0};
     struct gdp_container_alloc a = {0};
     const char *ids[] = {GPU1 "::2"};
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR;
-    assert_int_equal(gdp_allocate_container(&f->ctx, ids, 1, &a, &diag), 0);
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, ids, 1, &a, &diag), 0);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU1);
     assert_string_equal(env_of(&a, "CUDA_MPS_PIPE_DIRECTORY"), "/mps/nvidia.com/gpu/pipe");
     assert_int_equal(a.n_mounts, 2);
@@ -271,17 +271,17 @@ allocate_whole_gpu_of_mps_resource_adds_nothing(void **state)
     struct gdp_diag diag = {0};
     struct gdp_container_alloc a = {0};
     const char *ids[] = {GPU2};
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR;
-    assert_int_equal(gdp_allocate_container(&f->ctx, ids, 1, &a, &diag), 0);
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, ids, 1, &a, &diag), 0);
     assert_string_equal(env_of(&a, "NVIDIA_VISIBLE_DEVICES"), GPU2);
     assert_null(env_of(&a, "CUDA_MPS_PIPE_DIRECTORY"));
     assert_int_equal(a.n_mounts, 0);
     gdp_container_alloc_done(&a);
     /* a whole MIG device next to MPS replicas is not refused either */
     f->rdevs[f->res.n_devices - 1].dev = &f->devices[3];
-    assert_int_equal(gdp_mps_check(&f->cfg, &f->set, &diag), 0);
+    assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), 0);
     const struct gdp_device *mig[] = {&f->devices[3]};
-    assert_int_equal(gdp_mps_allocate(&f->ctx, mig, 1, &a, &diag), 0);
+    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, mig, 1, &a, &diag), 0);
     assert_int_equal(a.n_envs + a.n_mounts, 0);
 }
 
@@ -292,9 +292,9 @@ allocate_without_mps_adds_nothing(void **state)
     struct gdp_diag diag = {0};
     struct gdp_container_alloc a = {0};
     const char *ids[] = {GPU1 "::2"};
-    f->cfg.device_list_strategy = GDP_LIST_ENVVAR;
-    f->cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
-    assert_int_equal(gdp_allocate_container(&f->ctx, ids, 1, &a, &diag), 0);
+    f->snap.cfg.device_list_strategy = GDP_LIST_ENVVAR;
+    f->snap.cfg.sharing.strategy = GDP_SHARING_TIME_SLICING;
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, ids, 1, &a, &diag), 0);
     assert_null(env_of(&a, "CUDA_MPS_PIPE_DIRECTORY"));
     assert_int_equal(a.n_mounts, 0);
     gdp_container_alloc_done(&a);
@@ -308,12 +308,12 @@ allocate_refuses_mig_and_missing_root(void **state)
     struct gdp_container_alloc a = {0};
     const struct gdp_device *mig[] = {&f->devices[3]};
     f->rdevs[0].dev = &f->devices[3]; /* a replica */
-    assert_int_equal(gdp_mps_allocate(&f->ctx, mig, 1, &a, &diag), -EINVAL);
+    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, mig, 1, &a, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "not supported for MIG devices"));
     const struct gdp_device *gpu[] = {&f->devices[0]};
-    free(f->cfg.mps_root);
-    f->cfg.mps_root = gdp_strdup("");
-    assert_int_equal(gdp_mps_allocate(&f->ctx, gpu, 1, &a, &diag), -EINVAL);
+    free(f->snap.cfg.mps_root);
+    f->snap.cfg.mps_root = gdp_strdup("");
+    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, gpu, 1, &a, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "--mps-root"));
     assert_int_equal(a.n_envs + a.n_mounts, 0);
 }
@@ -326,7 +326,7 @@ ready_waits_for_started_marker(void **state)
     char root[] = "/tmp/gdp-mps-XXXXXX";
     assert_non_null(mkdtemp(root));
     assert_int_equal(setenv("GDP_MPS_ROOT_CTR", root, 1), 0);
-    assert_int_equal(gdp_mps_ready(&f->cfg, "nvidia.com/gpu", &diag), -EAGAIN);
+    assert_int_equal(gdp_mps_ready(&f->snap.cfg, "nvidia.com/gpu", &diag), -EAGAIN);
     assert_non_null(strstr(diag.msg, "not ready"));
     assert_non_null(strstr(diag.msg, ".started"));
     char *dir = gdp_asprintf("%s/nvidia.com/gpu", root);
@@ -337,7 +337,7 @@ ready_waits_for_started_marker(void **state)
     FILE *fp = fopen(marker, "w");
     assert_non_null(fp);
     assert_int_equal(fclose(fp), 0);
-    assert_int_equal(gdp_mps_ready(&f->cfg, "nvidia.com/gpu", &diag), 0);
+    assert_int_equal(gdp_mps_ready(&f->snap.cfg, "nvidia.com/gpu", &diag), 0);
     assert_int_equal(unlink(marker), 0);
     assert_int_equal(rmdir(dir), 0);
     assert_int_equal(rmdir(parent), 0);
@@ -357,9 +357,9 @@ ready_without_root_is_invalid(void **state)
     if (stat(GDP_MPS_CONTAINER_ROOT, &st) == 0) {
         skip(); /* this machine has a /mps: it would be used */
     }
-    free(f->cfg.mps_root);
-    f->cfg.mps_root = NULL;
-    assert_int_equal(gdp_mps_ready(&f->cfg, "nvidia.com/gpu", &diag), -EINVAL);
+    free(f->snap.cfg.mps_root);
+    f->snap.cfg.mps_root = NULL;
+    assert_int_equal(gdp_mps_ready(&f->snap.cfg, "nvidia.com/gpu", &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "--mps-root"));
 }
 
