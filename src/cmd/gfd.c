@@ -108,8 +108,8 @@ discover(const struct gdp_config *cfg, struct warnings *w, struct gdp_nvml **ret
 {
     struct gdp_diag diag = {0};
     const struct gdp_discover_opts opts = {
-            .sysfs_root = getenv("GDP_SYSFS_ROOT"),
-            .proc_root = getenv("GDP_PROC_ROOT"),
+            .sysfs_root = gdp_nonempty(cfg->sysfs_root),
+            .proc_root = gdp_nonempty(cfg->proc_root),
     };
     int r = gdp_nvml_open(cfg->driver_root_ctr_path, ret_nv, &diag);
     if (r >= 0) {
@@ -128,10 +128,10 @@ discover(const struct gdp_config *cfg, struct warnings *w, struct gdp_nvml **ret
 }
 
 static void
-probe_vgpu(struct warnings *w, struct gdp_vgpu_info *ret)
+probe_vgpu(const struct gdp_config *cfg, struct warnings *w, struct gdp_vgpu_info *ret)
 {
     struct gdp_diag diag = {0};
-    if (gdp_vgpu_probe(getenv("GDP_SYSFS_ROOT"), ret, &diag) < 0) {
+    if (gdp_vgpu_probe(gdp_nonempty(cfg->sysfs_root), ret, &diag) < 0) {
         warn_once(w, "vGPU detection failed, no nvidia.com/vgpu.* labels: %s", diag.msg);
         ret->present = false;
     }
@@ -177,7 +177,7 @@ compute(const struct gdp_config *cfg, const struct gdp_node *node, struct warnin
 {
     struct gdp_diag diag = {0};
     struct gdp_vgpu_info vgpu = {0};
-    probe_vgpu(w, &vgpu);
+    probe_vgpu(cfg, w, &vgpu);
     _cleanup_free_ char *machine = read_machine_type(cfg->gfd.machine_type_file, w);
     const struct gdp_labels_input in = {
             .node = node, .cfg = cfg, .machine_type = machine, .vgpu = &vgpu, .now = now};

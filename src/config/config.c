@@ -547,6 +547,115 @@ const struct gdp_opt gdp_opts[] = {
                         "compute,utility); graphics, display or all add the graphics files "
                         "(ours).",
         },
+        /* environment only: knobs NVIDIA reads from the environment, and ours */
+        {
+                OPT("dp-disable-healthchecks", STRING, dp_disable_healthchecks),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("DP_DISABLE_HEALTHCHECKS"),
+                .def = "",
+                .help = "Comma-separated XIDs to ignore besides NVIDIA's default list, or 'all' "
+                        "(or 'xids') to turn health checks off (docs/health.md).",
+        },
+        {
+                OPT("dp-enable-healthchecks", STRING, dp_enable_healthchecks),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("DP_ENABLE_HEALTHCHECKS"),
+                .def = "",
+                .help = "Comma-separated XIDs that mark devices even when ignored, or 'all' (or "
+                        "'xids') for every XID.",
+        },
+        {
+                OPT("health-recovery", STRING, health_recovery),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_HEALTH_RECOVERY"),
+                .def = "",
+                .help = "on (the default when empty) or off, also true/false, yes/no, 1/0: whether "
+                        "an unhealthy device can become healthy again (ours).",
+        },
+        {
+                OPT("health-quiet-period", STRING, health_quiet_period),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_HEALTH_QUIET_PERIOD"),
+                .def = "",
+                .help = "How long without fatal XIDs before a device recovers, from 100ms to "
+                        "168h; empty means 5m (ours).",
+        },
+        {
+                OPT("health-probe-interval", STRING, health_probe_interval),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_HEALTH_PROBE_INTERVAL"),
+                .def = "",
+                .help = "How often every GPU is probed for being lost: 0 (off) or 100ms to 1h; "
+                        "empty means 5s (ours).",
+        },
+        {
+                OPT("dev-root-ctr", STRING, dev_root_ctr_override),
+                .implemented = true,
+                .env_only = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("GDP_DEV_ROOT_CTR"),
+                .def = "",
+                .help = "Where this container sees the host's /dev; empty: the container driver "
+                        "root if it has a dev/, else / (ours).",
+        },
+        {
+                OPT("mps-root-ctr", STRING, mps_root_ctr_override),
+                .implemented = true,
+                .env_only = true,
+                .scope = SERVE_AND_LIST,
+                .env = STRS("GDP_MPS_ROOT_CTR"),
+                .def = "",
+                .help = "Where this container sees --mps-root; empty: /mps if it is a directory, "
+                        "else --mps-root (ours).",
+        },
+        {
+                OPT("sysfs-root", STRING, sysfs_root),
+                .implemented = true,
+                .env_only = true,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
+                .env = STRS("GDP_SYSFS_ROOT"),
+                .def = "",
+                .help = "Directory sysfs is read under instead of / (tests and development).",
+        },
+        {
+                OPT("proc-root", STRING, proc_root),
+                .implemented = true,
+                .env_only = true,
+                .scope = SERVE_AND_LIST | GDP_CMD_GFD,
+                .env = STRS("GDP_PROC_ROOT"),
+                .def = "",
+                .help = "Directory procfs is read under instead of / (tests and development).",
+        },
+        {
+                OPT("watchdog-interval-ms", STRING, watchdog_interval_ms),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_WATCHDOG_INTERVAL_MS"),
+                .def = "",
+                .help = "Milliseconds between the registration watchdog's PodResources checks; "
+                        "empty means 30000 (docs/metrics.md) (ours).",
+        },
+        {
+                OPT("watchdog-grace-ms", STRING, watchdog_grace_ms),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_WATCHDOG_GRACE_MS"),
+                .def = "",
+                .help = "Milliseconds a drift between the kubelet's devices and ours may last "
+                        "before the resource registers again; empty means 60000 (ours).",
+        },
 };
 
 const size_t gdp_n_opts = ELEMENTSOF(gdp_opts);

@@ -190,6 +190,18 @@ struct gdp_config {
     unsigned health_recover_xids[GDP_HEALTH_RECOVER_XIDS_MAX]; /* recover after the quiet period */
     size_t n_health_recover_xids;
     struct gdp_strv driver_capabilities; /* NVIDIA_DRIVER_CAPABILITIES, for CDI graphics files */
+    /* from the environment only (no flag, no file key); empty = not set */
+    char *dp_disable_healthchecks; /* DP_DISABLE_HEALTHCHECKS: NVIDIA's XID list, see health */
+    char *dp_enable_healthchecks;  /* DP_ENABLE_HEALTHCHECKS */
+    char *health_recovery;         /* GDP_HEALTH_RECOVERY, validated by the health policy */
+    char *health_quiet_period;     /* GDP_HEALTH_QUIET_PERIOD */
+    char *health_probe_interval;   /* GDP_HEALTH_PROBE_INTERVAL */
+    char *dev_root_ctr_override;   /* GDP_DEV_ROOT_CTR: where this container sees the host /dev */
+    char *mps_root_ctr_override;   /* GDP_MPS_ROOT_CTR: where this container sees the MPS root */
+    char *sysfs_root;              /* GDP_SYSFS_ROOT: sysfs is read under it (tests) */
+    char *proc_root;               /* GDP_PROC_ROOT: procfs is read under it (tests) */
+    char *watchdog_interval_ms;    /* GDP_WATCHDOG_INTERVAL_MS: registration watchdog period */
+    char *watchdog_grace_ms; /* GDP_WATCHDOG_GRACE_MS: drift tolerated before re-registering */
     /* from the config file only */
     struct gdp_gfd_config gfd;
     /* gpu-feature-discovery's NodeFeature API client settings: accepted, not used yet */

@@ -55,7 +55,8 @@ static int
 find_opt(enum gdp_cmd cmd, const char *name, size_t len)
 {
     for (size_t i = 0; i < gdp_n_opts; i++) {
-        if ((gdp_opts[i].scope & (unsigned)cmd) != 0 && opt_matches(&gdp_opts[i], name, len)) {
+        if ((gdp_opts[i].scope & (unsigned)cmd) != 0 && !gdp_opts[i].env_only &&
+            opt_matches(&gdp_opts[i], name, len)) {
             return (int)i;
         }
     }
@@ -179,8 +180,9 @@ apply_env(struct gdp_config *c, enum gdp_cmd cmd, size_t idx, char **envp, struc
             return 0;
         }
         char origin[160];
-        (void)snprintf(origin, sizeof origin, "environment variable %s (flag --%s)", *name,
-                       o->name);
+        (void)snprintf(origin, sizeof origin, "environment variable %s%s%s%s", *name,
+                       o->env_only ? "" : " (flag --", o->env_only ? "" : o->name,
+                       o->env_only ? "" : ")");
         int r = gdp_opt_set(c, o, value, false, origin, diag);
         return r < 0 ? r : 1;
     }
@@ -297,6 +299,25 @@ print_opt(FILE *f, const struct gdp_opt *o, enum gdp_cmd cmd)
     (void)fprintf(f, "default: \"%s\"\n", o->def);
 }
 
+/* The settings read from the environment only. */
+static void
+print_env_only(FILE *f, enum gdp_cmd cmd)
+{
+    bool first = true;
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        const struct gdp_opt *o = &gdp_opts[i];
+        if ((o->scope & (unsigned)cmd) == 0 || !o->env_only) {
+            continue;
+        }
+        if (first) {
+            (void)fputs("\nEnvironment variables without a flag:\n\n", f);
+            first = false;
+        }
+        (void)fprintf(f, "  %s\n", o->env[0]);
+        print_wrapped(f, o->help, 8, 100);
+    }
+}
+
 void
 gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
 {
@@ -333,11 +354,12 @@ gdp_config_print_help(FILE *f, enum gdp_cmd cmd)
                   : gfd ? "gpu-feature-discovery"
                         : "serve");
     for (size_t i = 0; i < gdp_n_opts; i++) {
-        if ((gdp_opts[i].scope & (unsigned)cmd) != 0) {
+        if ((gdp_opts[i].scope & (unsigned)cmd) != 0 && !gdp_opts[i].env_only) {
             print_opt(f, &gdp_opts[i], cmd);
         }
     }
     (void)fputs("  -h, --help\n        Show this help and exit.\n", f);
+    print_env_only(f, cmd);
     (void)fputs("\nFlags marked [not implemented yet] are accepted and validated for "
                 "compatibility, but this build\nignores them (and says so at startup when one "
                 "is set).\n",

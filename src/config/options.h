@@ -44,6 +44,7 @@ struct gdp_opt {
     const char *key;           /* config-file key path ("flags.migStrategy"), or NULL */
     unsigned scope;            /* GDP_CMD_* bits */
     bool implemented;          /* false: accepted and ignored by this build */
+    bool env_only; /* set from .env only: no flag, no file key (--help lists it apart) */
 };
 
 /* The table, in --help order. gdp_n_opts <= 64 (one bit each in gdp_config.set_mask). */

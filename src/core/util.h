@@ -71,6 +71,13 @@ streq_ptr(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/* s, or NULL when s is NULL or empty (a setting left empty means "not set"). */
+static inline const char *
+gdp_nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 /* ASCII lower-case, locale-independent (and not glibc's tolower macro, which clang-tidy
  * counts as deep nesting). */
 static inline char

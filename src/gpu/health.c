@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/types.h>
 
+#include "config/config.h"
 #include "core/diag.h"
 #include "core/util.h"
 #include "nvml/health.h"
@@ -159,18 +160,6 @@ gdp_health_xid_fatal(const struct gdp_health_config *cfg, uint64_t xid)
 }
 
 /* ---- configuration ----------------------------------------------------------------------- */
-
-static const char *
-env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (char *const *e = envp; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
-            return *e + n + 1;
-        }
-    }
-    return NULL;
-}
 
 static void
 warn(struct gdp_health_warnings *w, const char *var, const char *entry, const char *why)
@@ -322,12 +311,12 @@ parse_duration(const char *s, uint64_t *ret)
     return 0;
 }
 
-/* Reads a duration variable into *ret (left as is when unset): MIN_PERIOD_MS..max, or 0. */
+/* Reads the duration s of variable var into *ret (left as is when unset): MIN_PERIOD_MS..max,
+ * or 0. */
 static int
-duration_var(char *const *envp, const char *var, bool allow_zero, uint64_t max, uint64_t *ret,
+duration_var(const char *var, const char *s, bool allow_zero, uint64_t max, uint64_t *ret,
              struct gdp_diag *diag)
 {
-    const char *s = env_get(envp, var);
     uint64_t ms = 0;
     if (s == NULL) {
         return 0;
@@ -345,9 +334,11 @@ duration_var(char *const *envp, const char *var, bool allow_zero, uint64_t max, 
 }
 
 int
-gdp_health_config_parse(char *const *envp, struct gdp_health_config *ret,
+gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *ret,
                         struct gdp_health_warnings *ret_warn, struct gdp_diag *diag)
 {
+    static const struct gdp_config unset = {0};
+    src = src != NULL ? src : &unset;
     struct gdp_health_config c = {
             .recovery = true,
             .quiet_period_ms = GDP_HEALTH_DEFAULT_QUIET_MS,
@@ -357,18 +348,19 @@ gdp_health_config_parse(char *const *envp, struct gdp_health_config *ret,
     if (ret_warn != NULL) {
         *ret_warn = (struct gdp_health_warnings){0};
     }
-    parse_list(env_get(envp, "DP_DISABLE_HEALTHCHECKS"), "DP_DISABLE_HEALTHCHECKS", &dis, ret_warn);
-    parse_list(env_get(envp, "DP_ENABLE_HEALTHCHECKS"), "DP_ENABLE_HEALTHCHECKS", &en, ret_warn);
+    parse_list(gdp_nonempty(src->dp_disable_healthchecks), "DP_DISABLE_HEALTHCHECKS", &dis,
+               ret_warn);
+    parse_list(gdp_nonempty(src->dp_enable_healthchecks), "DP_ENABLE_HEALTHCHECKS", &en, ret_warn);
     combine_lists(&dis, &en, &c);
-    const char *rec = env_get(envp, "GDP_HEALTH_RECOVERY");
+    const char *rec = gdp_nonempty(src->health_recovery);
     int r = rec != NULL ? parse_bool("GDP_HEALTH_RECOVERY", rec, &c.recovery, diag) : 0;
     if (r >= 0) {
-        r = duration_var(envp, "GDP_HEALTH_QUIET_PERIOD", false, MAX_QUIET_MS, &c.quiet_period_ms,
-                         diag);
+        r = duration_var("GDP_HEALTH_QUIET_PERIOD", gdp_nonempty(src->health_quiet_period), false,
+                         MAX_QUIET_MS, &c.quiet_period_ms, diag);
     }
     if (r >= 0) {
-        r = duration_var(envp, "GDP_HEALTH_PROBE_INTERVAL", true, MAX_PROBE_MS,
-                         &c.probe_interval_ms, diag);
+        r = duration_var("GDP_HEALTH_PROBE_INTERVAL", gdp_nonempty(src->health_probe_interval),
+                         true, MAX_PROBE_MS, &c.probe_interval_ms, diag);
     }
     if (r < 0) {
         return r;

@@ -14,6 +14,7 @@
 
 #include "gpu/device.h"
 
+struct gdp_config;
 struct gdp_diag;
 struct gdp_health_record;
 
@@ -59,14 +60,15 @@ struct gdp_health_warnings {
 };
 
 /*
- * Builds the health configuration from envp (NULL-terminated "K=V" strings; NULL = empty):
- * DP_DISABLE_HEALTHCHECKS, DP_ENABLE_HEALTHCHECKS, GDP_HEALTH_RECOVERY (on|off, also
- * true/false/1/0), GDP_HEALTH_QUIET_PERIOD and GDP_HEALTH_PROBE_INTERVAL (durations such as
- * "300ms", "5s", "5m", "1h", "1m30s"; a bare number is seconds; the probe interval may be 0).
- * Malformed XID entries are skipped and described in *ret_warn (may be NULL). Returns 0 and
- * *ret, or GDP_E_CONFIG with diag naming the variable for a bad GDP_HEALTH_* value.
+ * Builds the health configuration from the settings table's environment-only health knobs
+ * of src (NULL, or a knob left empty: not set): DP_DISABLE_HEALTHCHECKS, DP_ENABLE_HEALTHCHECKS,
+ * GDP_HEALTH_RECOVERY (on|off, also true/false/1/0), GDP_HEALTH_QUIET_PERIOD and
+ * GDP_HEALTH_PROBE_INTERVAL (durations such as "300ms", "5s", "5m", "1h", "1m30s"; a bare number is
+ * seconds; the probe interval may be 0). Malformed XID entries are skipped and described in
+ * *ret_warn (may be NULL). Returns 0 and *ret, or GDP_E_CONFIG with diag naming the variable for a
+ * bad GDP_HEALTH_* value.
  */
-int gdp_health_config_parse(char *const *envp, struct gdp_health_config *ret,
+int gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *ret,
                             struct gdp_health_warnings *ret_warn, struct gdp_diag *diag);
 
 /* True when an XID event with this XID makes a device unhealthy under cfg. */

@@ -245,7 +245,7 @@ int
 gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag)
 {
     struct gdp_health_warnings warn = {0};
-    int r = gdp_health_config_parse(m->src.envp, &m->health_cfg, &warn, diag);
+    int r = gdp_health_config_parse(&m->cur->cfg, &m->health_cfg, &warn, diag);
     if (r < 0) {
         return r;
     }

@@ -51,16 +51,13 @@ struct gdp_watchdog {
     size_t n_drift;
 };
 
+/* A period in milliseconds from the settings table; def when empty or not a number. */
 static uint64_t
-env_ms(char *const *envp, const char *name, uint64_t def)
+setting_ms(const char *value, uint64_t def)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
-        long v = 0;
-        if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=' &&
-            gdp_parse_long(envp[i] + n + 1, 10, 86400000, &v) == 0) {
-            return (uint64_t)v;
-        }
+    long v = 0;
+    if (gdp_nonempty(value) != NULL && gdp_parse_long(value, 10, 86400000, &v) == 0) {
+        return (uint64_t)v;
     }
     return def;
 }
@@ -238,8 +235,8 @@ gdp_watchdog_new(struct gdp_manager *m, struct gdp_watchdog **ret, struct gdp_di
     struct gdp_watchdog *w = gdp_calloc(1, sizeof *w);
     w->m = m;
     w->socket = pod_resources_socket(m->kubelet_socket);
-    w->interval_ms = env_ms(m->src.envp, "GDP_WATCHDOG_INTERVAL_MS", DEFAULT_INTERVAL_MS);
-    w->grace_ms = env_ms(m->src.envp, "GDP_WATCHDOG_GRACE_MS", DEFAULT_GRACE_MS);
+    w->interval_ms = setting_ms(m->cur->cfg.watchdog_interval_ms, DEFAULT_INTERVAL_MS);
+    w->grace_ms = setting_ms(m->cur->cfg.watchdog_grace_ms, DEFAULT_GRACE_MS);
     int r = gdp_loop_timer_new(m->loop, tick, w, &w->timer, diag);
     if (r >= 0) {
         r = gdp_loop_timer_set(w->timer, w->interval_ms, w->interval_ms);

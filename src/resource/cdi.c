@@ -102,9 +102,8 @@ gdp_cdi_class(enum gdp_cdi_kind kind)
 char *
 gdp_cdi_dev_root_ctr(const struct gdp_config *cfg)
 {
-    const char *env = getenv("GDP_DEV_ROOT_CTR");
-    if (env != NULL && env[0] != '\0') {
-        return gdp_strdup(env);
+    if (gdp_nonempty(cfg->dev_root_ctr_override) != NULL) {
+        return gdp_strdup(cfg->dev_root_ctr_override);
     }
     const char *root = cfg->driver_root_ctr_path;
     if (root != NULL && root[0] != '\0') {

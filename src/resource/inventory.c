@@ -33,10 +33,9 @@ int
 gdp_inventory_discover(const struct gdp_config *cfg, struct gdp_inventory *inv,
                        struct gdp_diag *diag)
 {
-    /* Test and development hooks: where sysfs and procfs are read from. */
     const struct gdp_discover_opts opts = {
-            .sysfs_root = getenv("GDP_SYSFS_ROOT"),
-            .proc_root = getenv("GDP_PROC_ROOT"),
+            .sysfs_root = gdp_nonempty(cfg->sysfs_root),
+            .proc_root = gdp_nonempty(cfg->proc_root),
     };
     *inv = (struct gdp_inventory){.set = gdp_calloc(1, sizeof *inv->set)};
     _cleanup_free_ char *lib = gdp_nvml_library_path(cfg->driver_root_ctr_path);

@@ -86,9 +86,8 @@ gdp_mps_shm_dir(const char *root)
 char *
 gdp_mps_root_ctr(const struct gdp_config *cfg)
 {
-    const char *env = getenv("GDP_MPS_ROOT_CTR");
-    if (env != NULL && env[0] != '\0') {
-        return gdp_strdup(env);
+    if (gdp_nonempty(cfg->mps_root_ctr_override) != NULL) {
+        return gdp_strdup(cfg->mps_root_ctr_override);
     }
     struct stat st;
     if (stat(GDP_MPS_CONTAINER_ROOT, &st) == 0 && S_ISDIR(st.st_mode)) {

@@ -603,7 +603,7 @@ imex_check(void **state)
     struct fixture *f = *state;
     struct gdp_imex imex;
     struct gdp_diag diag = {0};
-    assert_int_equal(setenv("GDP_DEV_ROOT_CTR", f->dev_ctr, 1), 0);
+    f->snap.cfg.dev_root_ctr_override = f->dev_ctr; /* GDP_DEV_ROOT_CTR */
     f->snap.cfg.n_imex_channel_ids = 1;
     f->snap.cfg.imex_channel_ids[0] = 0;
 
@@ -628,7 +628,7 @@ imex_check(void **state)
     f->snap.cfg.n_imex_channel_ids = 0;
     assert_int_equal(gdp_imex_check(&f->snap.cfg, &imex, &diag), 0);
     assert_int_equal(imex.n + imex.n_missing, 0);
-    assert_int_equal(unsetenv("GDP_DEV_ROOT_CTR"), 0);
+    f->snap.cfg.dev_root_ctr_override = NULL;
 }
 
 static void

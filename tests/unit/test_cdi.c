@@ -626,10 +626,11 @@ dev_root_ctr_choice(void **state)
     f->cfg.driver_root_ctr_path = none;
     _cleanup_free_ char *b = gdp_cdi_dev_root_ctr(&f->cfg);
     assert_string_equal(b, "/");
-    assert_int_equal(setenv("GDP_DEV_ROOT_CTR", "/elsewhere", 1), 0);
+    char elsewhere[] = "/elsewhere";
+    f->cfg.dev_root_ctr_override = elsewhere; /* GDP_DEV_ROOT_CTR */
     _cleanup_free_ char *c = gdp_cdi_dev_root_ctr(&f->cfg);
     assert_string_equal(c, "/elsewhere");
-    assert_int_equal(unsetenv("GDP_DEV_ROOT_CTR"), 0);
+    f->cfg.dev_root_ctr_override = NULL;
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

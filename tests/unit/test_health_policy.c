@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "config/config.h"
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
@@ -56,13 +57,34 @@ make_node(void)
     return node;
 }
 
+/* The health configuration from an environment, read through the settings table as serve
+ * reads it. */
+static int
+parse_env(char **envp, struct gdp_health_config *ret, struct gdp_health_warnings *w,
+          struct gdp_diag *diag)
+{
+    struct gdp_config c;
+    struct gdp_diag ignored = {0};
+    *ret = (struct gdp_health_config){0};
+    if (w != NULL) {
+        *w = (struct gdp_health_warnings){0};
+    }
+    gdp_config_init(&c);
+    int r = gdp_config_parse_args(&c, GDP_CMD_SERVE, 0, NULL, envp, diag ? diag : &ignored);
+    if (r >= 0) {
+        r = gdp_health_config_parse(&c, ret, w, diag);
+    }
+    gdp_config_done(&c);
+    return r;
+}
+
 static struct gdp_health_config
 config_from(const char *a, const char *b)
 {
     char *envp[] = {(char *)a, (char *)b, NULL};
     struct gdp_health_config cfg;
     struct gdp_diag diag = {0};
-    int r = gdp_health_config_parse(envp, &cfg, NULL, &diag);
+    int r = parse_env(envp, &cfg, NULL, &diag);
     if (r < 0) {
         fail_msg("gdp_health_config_parse: %s", diag.msg);
     }
@@ -456,8 +478,8 @@ env_malformed_entries_are_reported_and_skipped(void **state _unused_)
     char *envp[] = {(char *)"DP_DISABLE_HEALTHCHECKS=abc,,48, -3 ,2000",
                     (char *)"DP_ENABLE_HEALTHCHECKS=1x", NULL};
     struct gdp_health_config cfg;
-    struct gdp_health_warnings w;
-    assert_int_equal(gdp_health_config_parse(envp, &cfg, &w, NULL), 0);
+    struct gdp_health_warnings w = {0};
+    assert_int_equal(parse_env(envp, &cfg, &w, NULL), 0);
     assert_int_equal(w.n, 4);
     assert_int_equal(w.more, 0);
     assert_string_equal(w.msg[0],
@@ -483,23 +505,22 @@ env_recovery_knobs(void **state _unused_)
     cfg = config_from("GDP_HEALTH_RECOVERY=On", "GDP_HEALTH_QUIET_PERIOD=1h");
     assert_true(cfg.recovery);
     assert_int_equal(cfg.quiet_period_ms, 3600000);
+    /* empty is not set, as for every setting of the table */
+    cfg = config_from("GDP_HEALTH_QUIET_PERIOD=", "GDP_HEALTH_RECOVERY=");
+    assert_true(cfg.recovery);
+    assert_int_equal(cfg.quiet_period_ms, GDP_HEALTH_DEFAULT_QUIET_MS);
 
     const char *bad[] = {
-            "GDP_HEALTH_RECOVERY=maybe",
-            "GDP_HEALTH_QUIET_PERIOD=10x",
-            "GDP_HEALTH_QUIET_PERIOD=",
-            "GDP_HEALTH_QUIET_PERIOD=50ms",
-            "GDP_HEALTH_QUIET_PERIOD=0",
-            "GDP_HEALTH_QUIET_PERIOD=1m30",
-            "GDP_HEALTH_PROBE_INTERVAL=2h",
-            "GDP_HEALTH_PROBE_INTERVAL=-1s",
-            "GDP_HEALTH_QUIET_PERIOD=99999999999999999999h",
+            "GDP_HEALTH_RECOVERY=maybe",     "GDP_HEALTH_QUIET_PERIOD=10x",
+            "GDP_HEALTH_QUIET_PERIOD=50ms",  "GDP_HEALTH_QUIET_PERIOD=0",
+            "GDP_HEALTH_QUIET_PERIOD=1m30",  "GDP_HEALTH_PROBE_INTERVAL=2h",
+            "GDP_HEALTH_PROBE_INTERVAL=-1s", "GDP_HEALTH_QUIET_PERIOD=99999999999999999999h",
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         char *envp[] = {(char *)bad[i], NULL};
         struct gdp_health_config c2;
         struct gdp_diag diag = {0};
-        assert_int_equal(gdp_health_config_parse(envp, &c2, NULL, &diag), GDP_E_CONFIG);
+        assert_int_equal(parse_env(envp, &c2, NULL, &diag), GDP_E_CONFIG);
         size_t n = strcspn(bad[i], "=");
         assert_int_equal(strncmp(diag.msg, bad[i], n), 0);
     }

@@ -325,7 +325,7 @@ ready_waits_for_started_marker(void **state)
     struct gdp_diag diag = {0};
     char root[] = "/tmp/gdp-mps-XXXXXX";
     assert_non_null(mkdtemp(root));
-    assert_int_equal(setenv("GDP_MPS_ROOT_CTR", root, 1), 0);
+    f->snap.cfg.mps_root_ctr_override = root; /* GDP_MPS_ROOT_CTR */
     assert_int_equal(gdp_mps_ready(&f->snap.cfg, "nvidia.com/gpu", &diag), -EAGAIN);
     assert_non_null(strstr(diag.msg, "not ready"));
     assert_non_null(strstr(diag.msg, ".started"));
@@ -342,7 +342,7 @@ ready_waits_for_started_marker(void **state)
     assert_int_equal(rmdir(dir), 0);
     assert_int_equal(rmdir(parent), 0);
     assert_int_equal(rmdir(root), 0);
-    assert_int_equal(unsetenv("GDP_MPS_ROOT_CTR"), 0);
+    f->snap.cfg.mps_root_ctr_override = NULL;
     free(marker);
     free(parent);
     free(dir);
