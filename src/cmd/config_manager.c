@@ -134,18 +134,6 @@ set_value(struct cm_opts *o, const struct cm_flag *f, const char *v, bool append
     return -EINVAL;
 }
 
-static const char *
-env_get(char **envp, const char *key)
-{
-    size_t klen = strlen(key);
-    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
-        if (strncmp(envp[i], key, klen) == 0 && envp[i][klen] == '=') {
-            return envp[i] + klen + 1;
-        }
-    }
-    return NULL;
-}
-
 static const struct cm_flag *
 find_flag(const char *arg, size_t len)
 {
@@ -221,7 +209,7 @@ parse_opts(struct cm_opts *o, int argc, char **argv, char **envp, struct gdp_dia
     bool seen_list = false;
     int r = 0;
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(cm_flags); i++) {
-        const char *env = env_get(envp, cm_flags[i].env);
+        const char *env = gdp_env_get(envp, cm_flags[i].env);
         r = set_value(o, &cm_flags[i], cm_flags[i].def, false, diag);
         if (r >= 0 && env != NULL) {
             r = set_value(o, &cm_flags[i], env, false, diag);
@@ -565,7 +553,7 @@ on_signal(struct gdp_loop *loop, int signo, void *userdata _unused_)
 static uint64_t
 env_ms(char **envp, const char *key, uint64_t def)
 {
-    const char *v = env_get(envp, key);
+    const char *v = gdp_env_get(envp, key);
     long ms = 0;
     return v != NULL && gdp_parse_long(v, 1, 3600000L, &ms) == 0 ? (uint64_t)ms : def;
 }
@@ -578,7 +566,7 @@ cm_start(struct cm *cm, struct gdp_diag *diag)
             .user_agent = "gpu-device-plugin-config-manager",
     };
     int r = gdp_kube_config_load(&cm->kcfg, cm->o.kubeconfig, cm->envp,
-                                 env_get(cm->envp, "GDP_SERVICEACCOUNT_DIR"), diag);
+                                 gdp_env_get(cm->envp, "GDP_SERVICEACCOUNT_DIR"), diag);
     if (r < 0) {
         return r;
     }

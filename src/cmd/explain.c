@@ -99,10 +99,8 @@ parse_args(int argc, char **argv, char **envp, struct explain_args *ret)
             return -EINVAL;
         }
     }
-    for (size_t i = 0; ret->address == NULL && envp != NULL && envp[i] != NULL; i++) {
-        if (startswith(envp[i], "METRICS_ADDRESS=")) {
-            ret->address = envp[i] + strlen("METRICS_ADDRESS=");
-        }
+    if (ret->address == NULL) {
+        ret->address = gdp_env_get(envp, "METRICS_ADDRESS");
     }
     if ((ret->device == NULL) == (ret->pod == NULL)) {
         (void)fprintf(stderr, "gpu-device-plugin explain: give a DEVICE-ID or --pod, not both\n");

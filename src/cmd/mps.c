@@ -77,15 +77,9 @@ struct child {
 static uint64_t
 env_ms(char **envp, const char *key, uint64_t def)
 {
-    size_t klen = strlen(key);
-    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
-        long v = 0;
-        if (strncmp(envp[i], key, klen) == 0 && envp[i][klen] == '=' &&
-            gdp_parse_long(envp[i] + klen + 1, 1, 86400000L, &v) == 0) {
-            return (uint64_t)v;
-        }
-    }
-    return def;
+    const char *s = gdp_env_get(envp, key);
+    long v = 0;
+    return s != NULL && gdp_parse_long(s, 1, 86400000L, &v) == 0 ? (uint64_t)v : def;
 }
 
 static bool

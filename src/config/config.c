@@ -767,25 +767,6 @@ parse_bool(const char *s, bool *ret)
     return 0;
 }
 
-void
-gdp_strv_clear(struct gdp_strv *sv)
-{
-    for (size_t i = 0; i < sv->n; i++) {
-        free(sv->v[i]);
-    }
-    free(sv->v);
-    sv->v = NULL;
-    sv->n = 0;
-}
-
-void
-gdp_strv_push(struct gdp_strv *sv, const char *s)
-{
-    sv->v = gdp_reallocarray(sv->v, sv->n + 2, sizeof(char *));
-    sv->v[sv->n++] = gdp_strdup(s);
-    sv->v[sv->n] = NULL;
-}
-
 static void
 list_clear(struct gdp_config *c, const struct gdp_opt *o)
 {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "core/strv.h"
 
 struct gdp_diag;
 
@@ -54,11 +55,6 @@ enum gdp_cmd {
     GDP_CMD_LIST = 1u << 1,
     GDP_CMD_CHECK = 1u << 2, /* `config check`: only --strict-config applies */
     GDP_CMD_GFD = 1u << 3,   /* `gpu-feature-discovery` */
-};
-
-struct gdp_strv {
-    char **v;
-    size_t n;
 };
 
 /* Largest config file we read; bigger ones are refused before parsing. */

@@ -141,19 +141,6 @@ parse_one(struct parse_state *st, int argc, char **argv, int *i, struct gdp_diag
     return apply_flag(st, (size_t)idx, name, len, value, diag);
 }
 
-/* The value of the first environment entry "name=..." in envp, or NULL. */
-static const char *
-env_get(char **envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (char **e = envp; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
-            return *e + n + 1;
-        }
-    }
-    return NULL;
-}
-
 /* The environment variables option o is read from by subcommand cmd. */
 static const char *const *
 env_names(const struct gdp_opt *o, enum gdp_cmd cmd)
@@ -167,7 +154,7 @@ apply_env(struct gdp_config *c, enum gdp_cmd cmd, size_t idx, char **envp, struc
 {
     const struct gdp_opt *o = &gdp_opts[idx];
     for (const char *const *name = env_names(o, cmd); name != NULL && *name != NULL; name++) {
-        const char *value = env_get(envp, *name);
+        const char *value = gdp_env_get(envp, *name);
         if (value == NULL) {
             continue;
         }

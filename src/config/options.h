@@ -75,12 +75,6 @@ int gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value
  */
 void gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size);
 
-/* Appends a copy of s to sv (kept NULL-terminated). */
-void gdp_strv_push(struct gdp_strv *sv, const char *s);
-
-/* Frees the strings and the array; sv is empty afterwards. */
-void gdp_strv_clear(struct gdp_strv *sv);
-
 /*
  * config_file.c: Go's time.ParseDuration (no negative values) or "infinite"
  * (GDP_DURATION_INFINITE). Returns 0, -EINVAL or -ERANGE.

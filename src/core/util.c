@@ -202,3 +202,15 @@ gdp_path_join(const char *root, const char *path)
     }
     return gdp_asprintf("%.*s%s%s", (int)rl, root, path[0] == '/' ? "" : "/", path);
 }
+
+const char *
+gdp_env_get(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+            return *e + n + 1;
+        }
+    }
+    return NULL;
+}

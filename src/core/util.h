@@ -71,6 +71,9 @@ streq_ptr(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/* The value of the first entry "name=..." of envp (NULL-terminated; NULL = empty), or NULL. */
+const char *gdp_env_get(char *const *envp, const char *name);
+
 /* s, or NULL when s is NULL or empty (a setting left empty means "not set"). */
 static inline const char *
 gdp_nonempty(const char *s)

@@ -33,18 +33,6 @@ gdp_kube_config_done(struct gdp_kube_config *cfg)
     *cfg = (struct gdp_kube_config){0};
 }
 
-static const char *
-env_get(char **envp, const char *key)
-{
-    size_t klen = strlen(key);
-    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
-        if (strncmp(envp[i], key, klen) == 0 && envp[i][klen] == '=') {
-            return envp[i] + klen + 1;
-        }
-    }
-    return NULL;
-}
-
 static int
 read_text(const char *path, char **ret, struct gdp_diag *diag)
 {
@@ -64,8 +52,8 @@ strip_trailing_space(char *s)
 static int
 load_in_cluster(struct gdp_kube_config *cfg, char **envp, const char *sa_dir, struct gdp_diag *diag)
 {
-    const char *host = env_get(envp, "KUBERNETES_SERVICE_HOST");
-    const char *port = env_get(envp, "KUBERNETES_SERVICE_PORT");
+    const char *host = gdp_env_get(envp, "KUBERNETES_SERVICE_HOST");
+    const char *port = gdp_env_get(envp, "KUBERNETES_SERVICE_PORT");
     if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0') {
         return gdp_diag_set(diag, -ENOENT,
                             "not running in a cluster (KUBERNETES_SERVICE_HOST and "

@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "core/diag.h"
+#include "core/strv.h"
 #include "core/util.h"
 #include "gpu/device.h"
 #include "resource/cdi.h"
@@ -106,29 +107,6 @@ add_cdi_device(struct gdp_container_alloc *a, const char *name)
     a->cdi_devices[a->n_cdi_devices++] = gdp_strdup(name);
 }
 
-/* A growing array of owned strings; what the CDI names are collected in. */
-struct strv {
-    char **v;
-    size_t n;
-};
-
-static void
-strv_add(struct strv *sv, char *owned)
-{
-    sv->v = gdp_reallocarray(sv->v, sv->n + 1, sizeof(char *));
-    sv->v[sv->n++] = owned;
-}
-
-static void
-strv_done(struct strv *sv)
-{
-    for (size_t i = 0; i < sv->n; i++) {
-        free(sv->v[i]);
-    }
-    free(sv->v);
-    *sv = (struct strv){0};
-}
-
 /* items joined by ','. Caller frees with free(). */
 static char *
 join(char *const *items, size_t n)
@@ -154,8 +132,8 @@ struct request {
     size_t n_devs;
     const struct gdp_device **per_id; /* the backing device of every requested ID */
     size_t n_ids;
-    struct strv ids; /* runtime IDs of devs (UUID or index) */
-    bool replicas;   /* some requested ID is a replica */
+    struct gdp_strv ids; /* runtime IDs of devs (UUID or index) */
+    bool replicas;       /* some requested ID is a replica */
 };
 
 static void
@@ -163,7 +141,7 @@ request_done(struct request *req)
 {
     free(req->devs);
     free(req->per_id);
-    strv_done(&req->ids);
+    gdp_strv_clear(&req->ids);
 }
 
 static int
@@ -186,7 +164,7 @@ resolve(const char *const *ids, size_t n_ids, struct request *req, struct gdp_di
         if (!seen) {
             req->devs[req->n_devs++] = rd->dev;
             bool by_index = req->s->cfg.device_id_strategy == GDP_ID_INDEX;
-            strv_add(&req->ids, gdp_strdup(by_index ? rd->dev->index_str : rd->dev->uuid));
+            gdp_strv_take(&req->ids, gdp_strdup(by_index ? rd->dev->index_str : rd->dev->uuid));
         }
     }
     return 0;
@@ -236,23 +214,24 @@ random_uuid(gdp_random_fn *rnd, char *buf, size_t len, struct gdp_diag *diag)
 }
 
 static void
-add_cdi_extra(const struct request *req, bool enabled, enum gdp_cdi_kind kind, struct strv *names)
+add_cdi_extra(const struct request *req, bool enabled, enum gdp_cdi_kind kind,
+              struct gdp_strv *names)
 {
     if (enabled && (req->s->cdi_kinds & (unsigned)kind) != 0) {
-        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/%s=all", gdp_cdi_class(kind)));
+        gdp_strv_take(names, gdp_asprintf(GDP_CDI_VENDOR "/%s=all", gdp_cdi_class(kind)));
     }
 }
 
 /* The fully qualified CDI names of the request: devices, IMEX channels, extra kinds. */
 static void
-cdi_names(const struct request *req, struct strv *names)
+cdi_names(const struct request *req, struct gdp_strv *names)
 {
     const struct gdp_config *cfg = &req->s->cfg;
     for (size_t i = 0; i < req->ids.n; i++) {
-        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/gpu=%s", req->ids.v[i]));
+        gdp_strv_take(names, gdp_asprintf(GDP_CDI_VENDOR "/gpu=%s", req->ids.v[i]));
     }
     for (size_t i = 0; i < req->s->imex.n; i++) {
-        strv_add(names, gdp_asprintf(GDP_CDI_VENDOR "/imex-channel=%u", req->s->imex.ids[i]));
+        gdp_strv_take(names, gdp_asprintf(GDP_CDI_VENDOR "/imex-channel=%u", req->s->imex.ids[i]));
     }
     add_cdi_extra(req, cfg->gdrcopy_enabled, GDP_CDI_GDRCOPY, names);
     add_cdi_extra(req, cfg->gds_enabled, GDP_CDI_GDS, names);
@@ -262,7 +241,7 @@ cdi_names(const struct request *req, struct strv *names)
 static int
 add_cdi(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag *diag)
 {
-    _cleanup_(strv_done) struct strv names = {0};
+    _cleanup_(gdp_strv_clear) struct gdp_strv names = {0};
     cdi_names(req, &names);
     if ((req->s->cfg.device_list_strategy & GDP_LIST_CDI_ANNOTATIONS) != 0) {
         char id[37];
@@ -312,9 +291,9 @@ add_envvar(const struct request *req, struct gdp_container_alloc *a)
     if (req->s->imex.n == 0) {
         return;
     }
-    _cleanup_(strv_done) struct strv ch = {0};
+    _cleanup_(gdp_strv_clear) struct gdp_strv ch = {0};
     for (size_t i = 0; i < req->s->imex.n; i++) {
-        strv_add(&ch, gdp_asprintf("%u", req->s->imex.ids[i]));
+        gdp_strv_take(&ch, gdp_asprintf("%u", req->s->imex.ids[i]));
     }
     _cleanup_free_ char *channels = join(ch.v, ch.n);
     gdp_container_alloc_setenv(a, IMEX_CHANNELS, channels);

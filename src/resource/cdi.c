@@ -124,23 +124,6 @@ exists_under(const char *root, const char *path, mode_t type)
     return stat(p, &st) == 0 && (type == 0 || (st.st_mode & S_IFMT) == type);
 }
 
-static void
-strv_add(struct gdp_strv *sv, char *owned)
-{
-    sv->v = gdp_reallocarray(sv->v, sv->n + 1, sizeof(char *));
-    sv->v[sv->n++] = owned;
-}
-
-static void
-strv_done(struct gdp_strv *sv)
-{
-    for (size_t i = 0; i < sv->n; i++) {
-        free(sv->v[i]);
-    }
-    free(sv->v);
-    *sv = (struct gdp_strv){0};
-}
-
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -228,7 +211,7 @@ list_files(const struct gen *g, const char *dir, const char *suffix, struct gdp_
         }
         _cleanup_free_ char *path = gdp_asprintf("%s/%s", dir, e->d_name);
         if (exists_under(g->drv_ctr, path, S_IFREG)) {
-            strv_add(ret, TAKE_PTR(path));
+            gdp_strv_take(ret, TAKE_PTR(path));
         }
     }
     (void)closedir(d);
@@ -433,7 +416,7 @@ static json_t *
 gpu_common_edits(const struct gen *g)
 {
     _cleanup_(gdp_cdi_driver_done) struct gdp_cdi_driver drv = {0};
-    _cleanup_(strv_done) struct gdp_strv firmware = {0};
+    _cleanup_(gdp_strv_clear) struct gdp_strv firmware = {0};
     unsigned flags = (feature(g->cfg, FEATURE_EXPLICIT_LIBS) ? GDP_CDI_DRIVER_EXPLICIT_LIBS : 0u) |
                      (wants_graphics(g->cfg) ? GDP_CDI_DRIVER_GRAPHICS : 0u);
     gdp_cdi_driver_find(g->drv_ctr, g->node->driver_version, flags, &drv);
