@@ -325,6 +325,7 @@ ready_waits_for_started_marker(void **state)
     struct gdp_diag diag = {0};
     char root[] = "/tmp/gdp-mps-XXXXXX";
     assert_non_null(mkdtemp(root));
+    char *unset = f->snap.cfg.mps_root_ctr_override;
     f->snap.cfg.mps_root_ctr_override = root; /* GDP_MPS_ROOT_CTR */
     assert_int_equal(gdp_mps_ready(&f->snap.cfg, "nvidia.com/gpu", &diag), -EAGAIN);
     assert_non_null(strstr(diag.msg, "not ready"));
@@ -342,7 +343,7 @@ ready_waits_for_started_marker(void **state)
     assert_int_equal(rmdir(dir), 0);
     assert_int_equal(rmdir(parent), 0);
     assert_int_equal(rmdir(root), 0);
-    f->snap.cfg.mps_root_ctr_override = NULL;
+    f->snap.cfg.mps_root_ctr_override = unset;
     free(marker);
     free(parent);
     free(dir);
