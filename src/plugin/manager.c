@@ -27,6 +27,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "gpu/device.h"
 #include "plugin/manager_int.h"
 #include "plugin/observe.h"
 #include "plugin/server.h"
@@ -44,9 +45,28 @@
 
 /* ---- snapshots ---- */
 
+/* What the discovery could not read: GPUs not advertised, devices advertised unhealthy. */
+static void
+log_discovery(const struct gdp_node *node)
+{
+    for (size_t i = 0; node != NULL && i < node->n_problems; i++) {
+        log_warn("GPU %s is not advertised: %s", node->problems[i].index_str,
+                 node->problems[i].reason);
+    }
+    for (size_t i = 0; node != NULL && i < node->n_devices; i++) {
+        const struct gdp_device *d = &node->devices[i];
+        if (!d->healthy) {
+            log_warn("device=%s index=%s unhealthy from discovery: %s", d->uuid, d->index_str,
+                     d->reason);
+        }
+    }
+}
+
+/* Called before health is applied to the snapshot's node: what discovery found. */
 static void
 log_snapshot(const struct gdp_snapshot *s)
 {
+    log_discovery(s->inv.node);
     if (s->inv.nvml_error[0] != '\0') {
         log_warn("NVML unavailable and --fail-on-init-error=false: %s; serving no devices",
                  s->inv.nvml_error);

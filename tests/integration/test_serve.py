@@ -9,6 +9,7 @@ from concurrent import futures
 
 import grpc
 import pytest
+import yaml
 
 from conftest import SANITIZED, VALGRIND, gpu_numa, gpus_of, load_node, mig_devices
 from daemon import Daemon
@@ -315,3 +316,19 @@ def test_protocol_abuse_leaves_the_daemon_serving(daemon):
     fresh = d.client()
     assert next(fresh.list_and_watch(timeout=5)).devices
     assert d.proc.poll() is None
+
+
+def test_discovery_failures_are_logged(daemon, tmp_path):
+    node = load_node("pcie-t4x4.yaml")
+    ids = [g["uuid"] for g in gpus_of(node)]
+    node["fail"] = [{"function": "nvmlDeviceGetName", "code": "UNKNOWN", "uuid": ids[1]},
+                    {"function": "nvmlDeviceGetUUID", "code": "UNKNOWN", "uuid": ids[2]}]
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(node))
+    d = daemon(node=path)
+    d.kubelet.wait_registration()
+    # serve says what list says: one GPU not advertised, one advertised unhealthy
+    d.wait_log("GPU 2 is not advertised: nvmlDeviceGetUUID")
+    d.wait_log(f"device={ids[1]} index=1 unhealthy from discovery: nvmlDeviceGetName")
+    health = {dev.ID: dev.health for dev in next(d.client().list_and_watch(timeout=5)).devices}
+    assert health == {ids[0]: "Healthy", ids[1]: "Unhealthy", ids[3]: "Healthy"}
