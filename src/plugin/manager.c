@@ -55,10 +55,11 @@ log_discovery(const struct gdp_node *node)
     }
     for (size_t i = 0; node != NULL && i < node->n_devices; i++) {
         const struct gdp_device *d = &node->devices[i];
-        if (!d->healthy) {
-            log_warn("device=%s index=%s unhealthy from discovery: %s", d->uuid, d->index_str,
-                     d->reason);
+        if (d->healthy) {
+            continue;
         }
+        log_warn("device=%s index=%s unhealthy from discovery: %s", d->uuid, d->index_str,
+                 d->reason);
     }
 }
 
