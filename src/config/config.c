@@ -656,6 +656,17 @@ const struct gdp_opt gdp_opts[] = {
                 .help = "Milliseconds a drift between the kubelet's devices and ours may last "
                         "before the resource registers again; empty means 60000 (ours).",
         },
+        {
+                OPT("rediscovery-interval", DURATION, rediscovery_interval_ns),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_REDISCOVERY_INTERVAL"),
+                .def = "60s",
+                .help = "How often a device the discovery could not read (an NVML error, a GPU "
+                        "not answering) is looked for again; once it reads, a reload serves it. "
+                        "0 or infinite: never (ours).",
+        },
 };
 
 const size_t gdp_n_opts = ELEMENTSOF(gdp_opts);

@@ -198,6 +198,7 @@ struct gdp_config {
     char *proc_root;               /* GDP_PROC_ROOT: procfs is read under it (tests) */
     char *watchdog_interval_ms;    /* GDP_WATCHDOG_INTERVAL_MS: registration watchdog period */
     char *watchdog_grace_ms; /* GDP_WATCHDOG_GRACE_MS: drift tolerated before re-registering */
+    int64_t rediscovery_interval_ns; /* GDP_REDISCOVERY_INTERVAL; <= 0 or infinite: never */
     /* from the config file only */
     struct gdp_gfd_config gfd;
     /* gpu-feature-discovery's NodeFeature API client settings: accepted, not used yet */

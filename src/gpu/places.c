@@ -14,6 +14,11 @@
 static void
 add(struct gdp_places *p, const char *index_str)
 {
+    for (size_t i = 0; i < p->n; i++) {
+        if (streq(p->index[i], index_str)) {
+            return;
+        }
+    }
     p->index = gdp_reallocarray(p->index, p->n + 1, sizeof *p->index);
     (void)gdp_strlcpy(p->index[p->n++], index_str, sizeof *p->index);
 }
@@ -24,6 +29,19 @@ gdp_places_of(const struct gdp_node *node, struct gdp_places *ret)
     *ret = (struct gdp_places){0};
     for (size_t i = 0; node != NULL && i < node->n_devices; i++) {
         if (node->devices[i].healthy) {
+            add(ret, node->devices[i].index_str);
+        }
+    }
+}
+
+void
+gdp_places_failed(const struct gdp_node *node, struct gdp_places *ret)
+{
+    for (size_t i = 0; node != NULL && i < node->n_problems; i++) {
+        add(ret, node->problems[i].index_str);
+    }
+    for (size_t i = 0; node != NULL && i < node->n_devices; i++) {
+        if (!node->devices[i].healthy) {
             add(ret, node->devices[i].index_str);
         }
     }

@@ -21,12 +21,19 @@ struct gdp_places {
 /* The places node (NULL: no node) read without error. Release with gdp_places_done(). */
 void gdp_places_of(const struct gdp_node *node, struct gdp_places *ret);
 
+/*
+ * Adds to ret the places node (NULL: none) could not read: problems (no UUID) and devices
+ * whose discovery failed. A place already in ret is not added twice.
+ */
+void gdp_places_failed(const struct gdp_node *node, struct gdp_places *ret);
+
 /* Frees the list. Accepts a zeroed or released list. */
 void gdp_places_done(struct gdp_places *p);
 
 /*
  * Counts the places of p that node (NULL: NVML unavailable, nvml_error says why) does not
- * read without error. missed (may be NULL) gets them; diag (may be NULL) explains the first.
+ * read without error. missed (may be NULL) gets them, once each; diag (may be NULL) explains the
+ * first.
  */
 size_t gdp_places_missed(const struct gdp_places *p, const struct gdp_node *node,
                          const char *nvml_error, struct gdp_places *missed, struct gdp_diag *diag);

@@ -9,8 +9,9 @@
  *
  * A re-discovery that cannot read a device the served node read (an NVML error, a GPU lost
  * for a moment) defers the reload: the current snapshot keeps serving, with its health, and
- * the reload is retried. After RELOAD_TRIES it goes on without the device, which is looked
- * for again every RECHECK_MS and brought back by a reload once it answers.
+ * the reload is retried. After RELOAD_TRIES it goes on without the device. Devices a
+ * discovery could not read, at start or later, are looked for every GDP_REDISCOVERY_INTERVAL
+ * and brought back by a reload once they answer.
  */
 #include "plugin/manager.h"
 
@@ -41,7 +42,6 @@
 #define STOP_GRACE_MS      100
 #define RELOAD_TRIES       6 /* deferred attempts (1 s, doubling) before going on without */
 #define RETRY_FIRST_MS     1000u
-#define RECHECK_MS         60000u /* how often devices a reload went on without are looked for */
 
 /* ---- snapshots ---- */
 
@@ -171,9 +171,21 @@ sync_entries(struct gdp_manager *m)
     }
 }
 
+/* Looks for the missing devices after GDP_REDISCOVERY_INTERVAL, unless that is never. */
+static void
+arm_recheck(struct gdp_manager *m)
+{
+    int64_t ns = m->cur->cfg.rediscovery_interval_ns;
+    if (m->missing.n > 0 && ns > 0) {
+        uint64_t ms = (uint64_t)ns / 1000000u;
+        (void)gdp_loop_timer_set(m->reload_timer, ms > 0 ? ms : 1, 0);
+    }
+}
+
 /*
- * After a reload goes on without devices the served node read, or one comes back: missing
- * becomes the devices still not read, old and new, and they are looked for.
+ * What the node of inv (a new snapshot's, before health marks it) read: missing becomes
+ * what it could not read (its discovery failures, what a reload went on without, and what
+ * was missing before and still is), looked for again by arm_recheck().
  */
 static void
 track_missing(struct gdp_manager *m, const struct gdp_inventory *inv)
@@ -183,16 +195,14 @@ track_missing(struct gdp_manager *m, const struct gdp_inventory *inv)
     (void)gdp_places_missed(&m->missing, inv->node, inv->nvml_error, &missed, NULL);
     if (gdp_places_missed(&m->places, inv->node, inv->nvml_error, &missed, &diag) > 0) {
         log_error("reload: going on without what the re-discovery still cannot read after %d "
-                  "attempts (%s); looking for it every %us",
-                  RELOAD_TRIES, diag.msg, RECHECK_MS / 1000);
+                  "attempts (%s); it is looked for again every GDP_REDISCOVERY_INTERVAL",
+                  RELOAD_TRIES, diag.msg);
     }
+    gdp_places_failed(inv->node, &missed);
     gdp_places_done(&m->missing);
     m->missing = missed;
     gdp_places_done(&m->places);
-    gdp_places_of(inv->node, &m->places); /* before health marks devices */
-    if (m->missing.n > 0) {
-        (void)gdp_loop_timer_set(m->reload_timer, RECHECK_MS, 0);
-    }
+    gdp_places_of(inv->node, &m->places);
 }
 
 /* Puts next in place of the current snapshot, with the health carried over. */
@@ -208,6 +218,7 @@ apply(struct gdp_manager *m, struct gdp_snapshot *next, uint64_t hash)
     struct gdp_snapshot *old = m->cur;
     m->cur = next;
     m->config_hash = hash;
+    arm_recheck(m);
     log_snapshot(next);
     gdp_health_glue_start(m, was); /* before the new lists go out, with the health carried */
     sync_entries(m);
@@ -231,6 +242,7 @@ reload_failed(struct gdp_manager *m, int r, const struct gdp_diag *diag)
         return;
     }
     m->reload_tries = 0;
+    arm_recheck(m);
     log_error("reload failed, still serving the previous configuration: %s%s", diag->msg,
               gdp_inventory_hint(r));
     gdp_metric_inc1(GDP_M_CONFIG_RELOADS, "rejected");
@@ -297,9 +309,9 @@ reload_timer_fired(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer 
     if (m->reload_tries > 0) {
         try_reload(m, "retry");
     } else if (m->missing.n > 0 && missing_found(m)) {
-        gdp_manager_reload(m, "a device missing since a reload answers again");
-    } else if (m->missing.n > 0) {
-        (void)gdp_loop_timer_set(m->reload_timer, RECHECK_MS, 0);
+        gdp_manager_reload(m, "a device the discovery could not read answers now");
+    } else {
+        arm_recheck(m);
     }
 }
 
@@ -407,7 +419,8 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
     }
     gdp_snapshot_free(m->cur);
     m->cur = s;
-    gdp_places_of(s->inv.node, &m->places);
+    track_missing(m, &s->inv);
+    arm_recheck(m);
     r = gdp_watch_setup(m, diag);
     if (r < 0) {
         return r;

@@ -332,3 +332,23 @@ def test_discovery_failures_are_logged(daemon, tmp_path):
     d.wait_log(f"device={ids[1]} index=1 unhealthy from discovery: nvmlDeviceGetName")
     health = {dev.ID: dev.health for dev in next(d.client().list_and_watch(timeout=5)).devices}
     assert health == {ids[0]: "Healthy", ids[1]: "Unhealthy", ids[3]: "Healthy"}
+
+
+def test_a_gpu_that_failed_discovery_once_is_served_when_it_answers(daemon, tmp_path):
+    node = load_node("pcie-t4x4.yaml")
+    ids = [g["uuid"] for g in gpus_of(node)]
+    node["fail"] = [{"function": "nvmlDeviceGetName", "code": "UNKNOWN", "mode": "once",
+                     "uuid": ids[1]}]
+    path = tmp_path / "failing-once.yaml"
+    path.write_text(yaml.safe_dump(node))
+    d = daemon(node=path, env={"GDP_REDISCOVERY_INTERVAL": "300ms"})
+    d.kubelet.wait_registration()
+    d.wait_log(f"device={ids[1]} index=1 unhealthy from discovery")
+    d.wait_log("a device the discovery could not read answers now: reloading")
+    deadline = time.monotonic() + 10
+    while True:
+        health = {dev.ID: dev.health for dev in next(d.client().list_and_watch(timeout=5)).devices}
+        if health == {i: "Healthy" for i in ids} or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert health == {i: "Healthy" for i in ids}

@@ -66,6 +66,10 @@ a_device_failing_discovery_is_missed(void **state _unused_)
     assert_int_equal(missed.n, 1);
     assert_string_equal(missed.index[0], "2");
     assert_string_equal(diag.msg, "device 2 (GPU-2): nvmlDeviceGetName: Unknown Error");
+    /* what the new discovery failed, added once each to what was missed */
+    gdp_places_failed(&next, &missed);
+    assert_int_equal(missed.n, 2);
+    assert_string_equal(missed.index[1], "0");
     gdp_places_done(&missed);
     gdp_places_done(&p);
 }
