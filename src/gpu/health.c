@@ -626,6 +626,17 @@ probe_failed(struct gdp_health_state *st, size_t g, const struct gdp_health_reco
     }
 }
 
+/* Events are watched on GPU g again: what its registration failure marked recovers. */
+static void
+registered_again(struct gdp_health_state *st, size_t g)
+{
+    for (size_t i = g; st->cfg.recovery && i < st->node->n_devices; i++) {
+        if (on_gpu(st->node, i, g)) {
+            update(st, i, 0, CAUSE_REGISTER, 0, "events can be watched again");
+        }
+    }
+}
+
 static void
 probe_answered(struct gdp_health_state *st, size_t g)
 {
@@ -660,6 +671,8 @@ apply_gpu_record(struct gdp_health_state *st, const struct gdp_health_record *re
         probe_answered(st, (size_t)g);
     } else if (rec->kind == GDP_HEALTH_REC_PROBE) {
         probe_failed(st, (size_t)g, rec);
+    } else if (rec->kind == GDP_HEALTH_REC_REGISTERED) {
+        registered_again(st, (size_t)g);
     } else {
         for (size_t i = (size_t)g; i < st->node->n_devices; i++) {
             if (on_gpu(st->node, i, (size_t)g)) {
@@ -684,6 +697,7 @@ gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_health_reco
         break;
     case GDP_HEALTH_REC_PROBE:
     case GDP_HEALTH_REC_REGISTER_FAILED:
+    case GDP_HEALTH_REC_REGISTERED:
         o = apply_gpu_record(st, rec);
         break;
     case GDP_HEALTH_REC_WAIT_ERROR:

@@ -45,6 +45,7 @@ struct watched {
     struct gdp_nvml_device *handle; /* registered on the set; NULL when not */
     bool failing;                   /* the probe result the loop last got */
     bool need_register;             /* (re-)register once the GPU answers */
+    bool register_failed;           /* the loop was told REGISTER_FAILED; retried at each probe */
 };
 
 struct gdp_health {
@@ -77,6 +78,8 @@ gdp_health_kind_name(uint32_t kind)
         return "not-monitored";
     case GDP_HEALTH_REC_DROPPED:
         return "dropped";
+    case GDP_HEALTH_REC_REGISTERED:
+        return "registered";
     default:
         return "unknown";
     }
@@ -132,9 +135,34 @@ set_failure(const struct gdp_health *h, struct gdp_health_record *rec, const str
     (void)gdp_strlcpy(rec->detail, diag->msg, sizeof rec->detail);
 }
 
+/* Tells the loop that GPU i, reported REGISTER_FAILED, is watched again (retried if the
+ * record does not fit the queue). */
+static void
+report_registered(struct gdp_health *h, size_t i)
+{
+    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_REGISTERED, i);
+    if (post(h, &rec)) {
+        h->gpus[i].register_failed = false;
+    }
+}
+
+/* Reports a failure to register GPU i once per streak; the probe retries it. */
+static void
+report_register_failure(struct gdp_health *h, size_t i, const struct gdp_diag *diag)
+{
+    struct watched *g = &h->gpus[i];
+    g->need_register = true;
+    if (g->register_failed) {
+        return;
+    }
+    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_REGISTER_FAILED, i);
+    set_failure(h, &rec, diag);
+    g->register_failed = post(h, &rec);
+}
+
 /*
  * Registers GPU i on the event set. A GPU that is lost now is left to the probe, which
- * registers it again once it answers; other failures are reported.
+ * registers it again once it answers; another failure is reported and retried at each probe.
  */
 static void
 register_gpu(struct gdp_health *h, size_t i)
@@ -155,6 +183,9 @@ register_gpu(struct gdp_health *h, size_t i)
         r = gdp_nvml_device_register_events(h->opts.nv, d, mask, h->set, &diag);
         if (r >= 0) {
             g->handle = d;
+            if (g->register_failed) {
+                report_registered(h, i);
+            }
             return;
         }
     }
@@ -162,9 +193,11 @@ register_gpu(struct gdp_health *h, size_t i)
         g->need_register = true;
         return;
     }
-    bool unsupported = r >= 0 || r == -EOPNOTSUPP;
-    struct gdp_health_record rec = gpu_record(
-            h, unsupported ? GDP_HEALTH_REC_NOT_MONITORED : GDP_HEALTH_REC_REGISTER_FAILED, i);
+    if (r < 0 && r != -EOPNOTSUPP) {
+        report_register_failure(h, i, &diag);
+        return;
+    }
+    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_NOT_MONITORED, i);
     if (r >= 0) {
         (void)snprintf(rec.detail, sizeof rec.detail,
                        "supports none of the XID/ECC event types (supported mask 0x%llx)",
@@ -224,6 +257,8 @@ probe_gpu(struct gdp_health *h, size_t i)
     }
     if (!g->failing && g->need_register && h->set != NULL) {
         register_gpu(h, i);
+    } else if (!g->failing && g->register_failed && g->handle != NULL) {
+        report_registered(h, i); /* registered, but the record did not fit the queue then */
     }
 }
 

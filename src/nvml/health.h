@@ -31,6 +31,7 @@ enum gdp_health_kind {
     GDP_HEALTH_REC_REGISTER_FAILED, /* events cannot be watched on gpu: mark it unhealthy */
     GDP_HEALTH_REC_NOT_MONITORED,   /* gpu supports none of the event types: warn, mark nothing */
     GDP_HEALTH_REC_DROPPED,         /* count records were lost to a full queue before this one */
+    GDP_HEALTH_REC_REGISTERED,      /* events are watched on gpu again after REGISTER_FAILED */
 };
 
 #define GDP_HEALTH_DETAIL_MAX 160

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from conftest import gpus_of, load_node, mig_devices
 from daemon import Daemon
@@ -256,3 +257,19 @@ def test_a_lost_gpu_that_answers_during_a_reload_comes_back(health):
     while Watcher(d.client()).first[A100_IDS[5]] != "Healthy":
         assert time.monotonic() < deadline, d.log
         time.sleep(0.2)
+
+
+def test_a_failed_event_registration_is_retried(health, tmp_path):
+    node = load_node("dgx-a100.yaml")
+    node["fail"] = [{"function": "nvmlDeviceRegisterEvents", "code": "UNKNOWN", "mode": "once",
+                     "uuid": A100_IDS[4]}]
+    path = tmp_path / "register-once.yaml"
+    path.write_text(yaml.safe_dump(node))
+    d = health(node=str(path), env={"GDP_HEALTH_PROBE_INTERVAL": "200ms"})
+    d.wait_log(f"device={A100_IDS[4]} index=4 unhealthy xid=0: events cannot be watched")
+    d.wait_log(f"device={A100_IDS[4]} index=4 healthy again: events can be watched again")
+    assert Watcher(d.client()).first[A100_IDS[4]] == "Healthy"
+    # and it is watched: an XID on it marks it
+    w = Watcher(d.client())
+    d.control(f"xid {A100_IDS[4]} 79")
+    assert w.next()[A100_IDS[4]] == "Unhealthy"

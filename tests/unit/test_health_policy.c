@@ -255,6 +255,32 @@ warning_records_mark_nothing(void **state _unused_)
 }
 
 static void
+registration_failure_ends_when_registered_again(void **state _unused_)
+{
+    struct gdp_health_config cfg = config_from(NULL, NULL);
+    struct fixture f = fixture_new(&cfg);
+    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_REGISTER_FAILED};
+    (void)gdp_strlcpy(rec.uuid, GPU_A, sizeof rec.uuid);
+    apply(&f, rec, 0);
+    assert_string_equal(health_of(&f), "000010");
+    rec.kind = GDP_HEALTH_REC_REGISTERED;
+    apply(&f, rec, 1);
+    assert_int_equal(f.res.n_changes, 4);
+    assert_string_equal(health_of(&f), "111110");
+    assert_string_equal(f.res.changes[0].reason, "events can be watched again");
+    fixture_done(&f);
+    /* with recovery off it stays unhealthy */
+    struct gdp_health_config off = config_from("GDP_HEALTH_RECOVERY=off", NULL);
+    f = fixture_new(&off);
+    rec.kind = GDP_HEALTH_REC_REGISTER_FAILED;
+    apply(&f, rec, 0);
+    rec.kind = GDP_HEALTH_REC_REGISTERED;
+    apply(&f, rec, 1);
+    assert_string_equal(health_of(&f), "000010");
+    fixture_done(&f);
+}
+
+static void
 registration_failure_marks_gpu_for_good(void **state _unused_)
 {
     struct gdp_health_config cfg = config_from(NULL, NULL);
@@ -536,6 +562,7 @@ main(void)
             cmocka_unit_test(unknown_uuids_and_ecc_events_are_ignored),
             cmocka_unit_test(warning_records_mark_nothing),
             cmocka_unit_test(registration_failure_marks_gpu_for_good),
+            cmocka_unit_test(registration_failure_ends_when_registered_again),
             cmocka_unit_test(quiet_period_recovery),
             cmocka_unit_test(reset_xid_waits_for_the_probe),
             cmocka_unit_test(unlisted_xid_waits_for_a_reset_unless_listed),

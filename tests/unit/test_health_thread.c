@@ -274,6 +274,11 @@ registration_problems_are_reported(void **state _unused_)
     r = await(0, GDP_HEALTH_REC_NOT_MONITORED, 1, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->nvml_rc, GDP_NVML_RC_NOT_SUPPORTED);
+    /* the failure was once: the next probe registers GPU 0 and says so, once */
+    assert_non_null(await(0, GDP_HEALTH_REC_REGISTERED, 0, 0, 2000));
+    size_t mark = ctx.n;
+    assert_null(await(mark, GDP_HEALTH_REC_REGISTERED, -1, 0, 3 * PROBE_MS));
+    assert_null(find(0, GDP_HEALTH_REC_REGISTERED, 1, 0)); /* never failed: nothing to say */
     stop(h);
 }
 
