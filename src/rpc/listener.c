@@ -194,11 +194,23 @@ static void
 on_accept(struct gdp_loop *loop _unused_, int fd, uint32_t events _unused_, void *userdata)
 {
     struct gdp_rpc_server *s = userdata;
-    int cfd;
-    while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    int cfd = -1;
+    /*
+     * At most the connection cap per round: a connection evicted or closed in this round is
+     * freed after it, so a burst of connections never holds more than twice the cap's
+     * memory; the rest wait in the backlog for the next round (the listener stays ready).
+     */
+    for (unsigned n = 0; n < s->opts.max_connections; n++) {
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            break;
+        }
         struct gdp_diag diag = {0};
         int r = gdp_rpc_server_adopt(s, cfd, &diag);
         log_adopt_failure(s, r, &diag);
+    }
+    if (cfd >= 0) {
+        return;
     }
     int err = errno;
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {

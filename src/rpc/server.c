@@ -44,6 +44,7 @@
 #define DEFAULT_IDLE_MS         300000u
 #define TRIM_THRESHOLD          ((size_t)1 << 20)  /* held at once: give memory back afterwards, */
 #define TRIM_LOW                ((size_t)64 << 10) /* once no more than this is held */
+#define TRIM_CHURN              64u /* connections gone: give memory back once few are left */
 #define WARN_INTERVAL_MS        10000u
 #define WARN_BURST              5u
 
@@ -825,11 +826,14 @@ server_hook(struct gdp_loop *loop _unused_, void *userdata)
         }
         if (c->closing) {
             conn_free(c);
+            s->churned++;
         }
     }
     /* open streams keep their small requests: "nothing held" may never come */
-    if (s->trim && s->buffered <= TRIM_LOW) {
+    bool churn = s->churned >= TRIM_CHURN && s->n_conns <= 2;
+    if ((s->trim && s->buffered <= TRIM_LOW) || churn) {
         s->trim = false;
+        s->churned = 0;
         (void)malloc_trim(0);
     }
     if (s->draining && s->n_conns == 0 && !s->drained_done) {

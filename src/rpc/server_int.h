@@ -47,6 +47,7 @@ struct gdp_rpc_server {
     size_t n_conns;
     size_t buffered;               /* request bytes held, all connections */
     bool trim;                     /* buffered passed 1 MiB: give memory back once it is 0 */
+    unsigned churned;              /* connections freed since memory was last given back */
     int reserve_fd;                /* spent to take one connection when accept() runs out of fds */
     struct gdp_loop_timer *sweep;  /* handshake and idle deadlines; armed with connections */
     struct gdp_loop_timer *resume; /* accepting paused after EMFILE */

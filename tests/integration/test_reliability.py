@@ -14,7 +14,7 @@ import time
 import grpc
 import pytest
 
-from conftest import VALGRIND, gpus_of, load_node
+from conftest import SANITIZED, VALGRIND, gpus_of, load_node
 from daemon import SLOW, Daemon
 from kubelet import SERVICE, pb
 
@@ -238,3 +238,19 @@ def test_socket_directory_moved_away_for_good_exits_nonzero(daemon, tmp_path):
     rc = wait_exit(d, 15)
     assert rc != 0
     d.wait_log("unable to serve for")
+
+
+@pytest.mark.skipif(SANITIZED or VALGRIND, reason="RSS is only meaningful on a plain build")
+def test_a_burst_of_connections_does_not_keep_memory(daemon):
+    d = daemon()
+    d.kubelet.wait_registration()
+    before = d.status("VmRSS")
+    for i in range(3000):  # garbage or a bare preface, then gone
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(d.dir / "nvidia-gpu.sock"))
+        s.sendall(os.urandom(64) if i % 2 else b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        s.close()
+    time.sleep(0.5)
+    assert d.client().allocate([A100_IDS[0]]).container_responses  # still serving
+    # at most twice the connection cap is ever held; what they used is given back
+    assert d.status("VmRSS") - before < 1024, (before, d.status("VmRSS"))
