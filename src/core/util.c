@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core/log.h"
-
 void
 gdp_oom(void)
 {
-    log_error("out of memory, aborting");
+    /* one write, no formatting: the logger itself may need memory */
+    static const char msg[] = "gpu-device-plugin: out of memory, aborting\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
     abort();
 }
 

@@ -25,6 +25,7 @@
 #include "resource/cdi.h"
 #include "resource/imex.h"
 #include "resource/mps.h"
+#include "resource/paths.h"
 #include "resource/resources.h"
 #include "resource/snapshot.h"
 
@@ -311,15 +312,6 @@ add_volume_mounts(const struct request *req, struct gdp_container_alloc *a)
     }
 }
 
-static const char *
-host_dev_root(const struct gdp_config *cfg)
-{
-    if (cfg->dev_root != NULL && cfg->dev_root[0] != '\0') {
-        return cfg->dev_root;
-    }
-    return cfg->driver_root;
-}
-
 static int
 add_device_nodes(const struct gdp_device *d, const char *host_root, struct gdp_container_alloc *a,
                  struct gdp_diag *diag)
@@ -348,9 +340,9 @@ add_device_specs(const struct request *req, struct gdp_container_alloc *a, struc
 {
     static const char *const control[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
                                           "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
-    const char *host_root = host_dev_root(&req->s->cfg);
+    const char *host_root = gdp_paths_dev_root_host(&req->s->cfg);
     _cleanup_free_ char *own_root =
-            req->s->dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(&req->s->cfg) : NULL;
+            req->s->dev_root_ctr == NULL ? gdp_paths_dev_root_ctr(&req->s->cfg) : NULL;
     const char *ctr_root = req->s->dev_root_ctr != NULL ? req->s->dev_root_ctr : own_root;
     for (size_t i = 0; i < ELEMENTSOF(control); i++) {
         _cleanup_free_ char *p = gdp_path_join(ctr_root, control[i]);
@@ -398,6 +390,25 @@ build(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag 
     return cfg->pass_device_specs ? add_device_specs(req, a, diag) : 0;
 }
 
+/* MPS: the pipe directory's env and mounts, whatever the device-list strategy (docs/mps.md). */
+static int
+add_mps(const struct request *req, struct gdp_container_alloc *a, struct gdp_diag *diag)
+{
+    const struct gdp_config *cfg = &req->s->cfg;
+    const char *name = req->res->name;
+    int r = gdp_mps_applies(cfg, req->res, req->devs, req->n_devs, diag);
+    if (r <= 0) {
+        return r;
+    }
+    char *pipe_ctr = gdp_mps_pipe_dir(GDP_MPS_CONTAINER_ROOT, name);
+    _cleanup_free_ char *pipe_host = gdp_mps_pipe_dir(cfg->mps_root, name);
+    _cleanup_free_ char *shm_host = gdp_mps_shm_dir(cfg->mps_root);
+    gdp_container_alloc_setenv(a, GDP_MPS_PIPE_ENV, pipe_ctr);
+    add_mount(a, pipe_host, pipe_ctr);
+    add_mount(a, shm_host, gdp_strdup("/dev/shm"));
+    return 0;
+}
+
 int
 gdp_allocate_container(const struct gdp_snapshot *s, const struct gdp_resource *res,
                        const char *const *ids, size_t n_ids, struct gdp_container_alloc *ret,
@@ -420,8 +431,7 @@ gdp_allocate_container(const struct gdp_snapshot *s, const struct gdp_resource *
     }
     _cleanup_(gdp_container_alloc_done) struct gdp_container_alloc a = {0};
     r = build(&req, &a, diag);
-    /* MPS: pipe directory env and mounts, whatever the device-list strategy (docs/mps.md). */
-    r = r < 0 ? r : gdp_mps_allocate(&s->cfg, res, req.devs, req.n_devs, &a, diag);
+    r = r < 0 ? r : add_mps(&req, &a, diag);
     if (r < 0) {
         return r;
     }

@@ -29,6 +29,7 @@
 #include "gpu/device.h"
 #include "resource/cdi_driver.h"
 #include "resource/imex.h"
+#include "resource/paths.h"
 
 #define HOOK_CREATE_SYMLINKS    "create-symlinks"
 #define HOOK_UPDATE_LDCACHE     "update-ldcache"
@@ -97,23 +98,6 @@ gdp_cdi_class(enum gdp_cdi_kind kind)
         return "mofed";
     }
     return NULL;
-}
-
-char *
-gdp_cdi_dev_root_ctr(const struct gdp_config *cfg)
-{
-    if (gdp_nonempty(cfg->dev_root_ctr_override) != NULL) {
-        return gdp_strdup(cfg->dev_root_ctr_override);
-    }
-    const char *root = cfg->driver_root_ctr_path;
-    if (root != NULL && root[0] != '\0') {
-        _cleanup_free_ char *dev = gdp_path_join(root, "/dev");
-        struct stat st;
-        if (stat(dev, &st) == 0 && S_ISDIR(st.st_mode)) {
-            return gdp_strdup(root);
-        }
-    }
-    return gdp_strdup("/");
 }
 
 static bool
@@ -649,15 +633,14 @@ gdp_cdi_render(const struct gdp_config *cfg, const struct gdp_node *node,
                             "NVML reported no driver version; cannot find the driver's libraries "
                             "for the CDI spec");
     }
-    _cleanup_free_ char *own_dev = dev_root_ctr == NULL ? gdp_cdi_dev_root_ctr(cfg) : NULL;
+    _cleanup_free_ char *own_dev = dev_root_ctr == NULL ? gdp_paths_dev_root_ctr(cfg) : NULL;
     const struct gen g = {
             .cfg = cfg,
             .node = node,
             .drv_ctr = cfg->driver_root_ctr_path,
             .dev_ctr = dev_root_ctr != NULL ? dev_root_ctr : own_dev,
             .drv_host = cfg->driver_root,
-            .dev_host = cfg->dev_root != NULL && cfg->dev_root[0] != '\0' ? cfg->dev_root
-                                                                          : cfg->driver_root,
+            .dev_host = gdp_paths_dev_root_host(cfg),
     };
     json_t *spec = json_pack("{s:s, s:s+, s:[]}", "cdiVersion", "", "kind", GDP_CDI_VENDOR "/",
                              class, "devices");
@@ -792,7 +775,7 @@ render_all(const struct gdp_config *cfg, const struct gdp_node *node, char *text
     if (r < 0) {
         return r;
     }
-    _cleanup_free_ char *dev_root = gdp_cdi_dev_root_ctr(cfg);
+    _cleanup_free_ char *dev_root = gdp_paths_dev_root_ctr(cfg);
     for (unsigned i = 0; i < N_KINDS; i++) {
         enum gdp_cdi_kind kind = 1u << i;
         if (!kind_wanted(cfg, &imex, kind)) {

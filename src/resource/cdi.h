@@ -32,17 +32,11 @@ enum gdp_cdi_kind {
 /* The class name of one kind ("gpu", "imex-channel", ...); static string, NULL if not one kind. */
 const char *gdp_cdi_class(enum gdp_cdi_kind kind);
 
-/*
- * Where the host's /dev is visible inside our container: $GDP_DEV_ROOT_CTR when set (a test
- * and development hook), else --driver-root-ctr-path when it has a dev/ directory, else "/".
- * Device nodes are looked up as <root>/dev/... Caller frees with free().
- */
-char *gdp_cdi_dev_root_ctr(const struct gdp_config *cfg);
-
 /* Optional inputs of gdp_cdi_render(); all borrowed. */
 struct gdp_cdi_opts {
     const struct gdp_imex *imex; /* channels of the imex-channel kind; NULL = none */
-    const char *dev_root_ctr; /* where device nodes are looked up; NULL = gdp_cdi_dev_root_ctr() */
+    const char
+            *dev_root_ctr; /* where device nodes are looked up; NULL = gdp_paths_dev_root_ctr() */
 };
 
 /*

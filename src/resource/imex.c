@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/util.h"
-#include "resource/cdi.h"
+#include "resource/paths.h"
 
 static bool
 is_char_device(const char *path)
@@ -26,7 +26,7 @@ int
 gdp_imex_check(const struct gdp_config *cfg, struct gdp_imex *ret, struct gdp_diag *diag)
 {
     *ret = (struct gdp_imex){0};
-    _cleanup_free_ char *root = gdp_cdi_dev_root_ctr(cfg);
+    _cleanup_free_ char *root = gdp_paths_dev_root_ctr(cfg);
     for (size_t i = 0; i < cfg->n_imex_channel_ids && i < GDP_IMEX_MAX; i++) {
         unsigned id = cfg->imex_channel_ids[i];
         char path[64];

@@ -25,7 +25,7 @@ struct gdp_imex {
 /*
  * Looks up each channel of cfg->imex_channel_ids as a character device at
  * <dev root>/dev/nvidia-caps-imex-channels/channel<N> (dev root from
- * gdp_cdi_dev_root_ctr()) and then at /dev/... Returns 0 and fills *ret (channels found,
+ * gdp_paths_dev_root_ctr()) and then at /dev/... Returns 0 and fills *ret (channels found,
  * channels missing), or -ENODEV when a channel is missing and cfg->imex_required is set
  * (diag names the channel and the paths tried).
  */

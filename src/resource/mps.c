@@ -15,7 +15,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "gpu/device.h"
-#include "resource/allocate.h"
+#include "resource/paths.h"
 #include "resource/resources.h"
 
 #define MIB ((uint64_t)1 << 20)
@@ -83,22 +83,6 @@ gdp_mps_shm_dir(const char *root)
     return resource_path(root, NULL, "shm");
 }
 
-char *
-gdp_mps_root_ctr(const struct gdp_config *cfg)
-{
-    if (gdp_nonempty(cfg->mps_root_ctr_override) != NULL) {
-        return gdp_strdup(cfg->mps_root_ctr_override);
-    }
-    struct stat st;
-    if (stat(GDP_MPS_CONTAINER_ROOT, &st) == 0 && S_ISDIR(st.st_mode)) {
-        return gdp_strdup(GDP_MPS_CONTAINER_ROOT);
-    }
-    if (cfg->mps_root != NULL && cfg->mps_root[0] != '\0') {
-        return gdp_strdup(cfg->mps_root);
-    }
-    return NULL;
-}
-
 static int
 check_device(const struct gdp_resource *r, const struct gdp_rdev *rd, struct gdp_diag *diag)
 {
@@ -143,7 +127,7 @@ gdp_mps_check(const struct gdp_config *cfg, const struct gdp_resource_set *set,
 int
 gdp_mps_ready(const struct gdp_config *cfg, const char *resource, struct gdp_diag *diag)
 {
-    _cleanup_free_ char *root = gdp_mps_root_ctr(cfg);
+    _cleanup_free_ char *root = gdp_paths_mps_root_ctr(cfg);
     if (root == NULL) {
         return gdp_diag_set(diag, -EINVAL, "%s: using MPS requires --mps-root to be specified",
                             resource);
@@ -164,16 +148,6 @@ gdp_mps_ready(const struct gdp_config *cfg, const char *resource, struct gdp_dia
                         gdp_strerror(r));
 }
 
-static void
-append_mount(struct gdp_container_alloc *a, char *host_owned, char *container_owned)
-{
-    a->mounts = gdp_reallocarray(a->mounts, a->n_mounts + 1, sizeof *a->mounts);
-    a->mounts[a->n_mounts++] = (struct gdp_mount){
-            .container_path = container_owned,
-            .host_path = host_owned,
-    };
-}
-
 /* Whether r advertises d as MPS replicas (a whole device of r is not served by the daemon). */
 static bool
 mps_replicated(const struct gdp_resource *r, const struct gdp_device *d)
@@ -187,9 +161,8 @@ mps_replicated(const struct gdp_resource *r, const struct gdp_device *d)
 }
 
 int
-gdp_mps_allocate(const struct gdp_config *cfg, const struct gdp_resource *res,
-                 const struct gdp_device *const *devs, size_t n, struct gdp_container_alloc *a,
-                 struct gdp_diag *diag)
+gdp_mps_applies(const struct gdp_config *cfg, const struct gdp_resource *res,
+                const struct gdp_device *const *devs, size_t n, struct gdp_diag *diag)
 {
     const char *name = res->name;
     if (!gdp_mps_shared(cfg, res)) {
@@ -214,11 +187,7 @@ gdp_mps_allocate(const struct gdp_config *cfg, const struct gdp_resource *res,
         return gdp_diag_set(diag, -EINVAL, "%s: using MPS requires --mps-root to be specified",
                             name);
     }
-    char *pipe_ctr = gdp_mps_pipe_dir(GDP_MPS_CONTAINER_ROOT, name);
-    gdp_container_alloc_setenv(a, GDP_MPS_PIPE_ENV, pipe_ctr);
-    append_mount(a, gdp_mps_pipe_dir(cfg->mps_root, name), pipe_ctr);
-    append_mount(a, gdp_mps_shm_dir(cfg->mps_root), gdp_strdup("/dev/shm"));
-    return 0;
+    return 1;
 }
 
 static void

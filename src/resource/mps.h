@@ -22,18 +22,16 @@
 #include <stdint.h>
 
 struct gdp_config;
-struct gdp_container_alloc;
 struct gdp_device;
 struct gdp_diag;
 struct gdp_resource;
 struct gdp_resource_set;
 
 /* Where workload containers see the MPS root (NVIDIA's mps.ContainerRoot). */
-#define GDP_MPS_CONTAINER_ROOT "/mps"
-#define GDP_MPS_PIPE_ENV       "CUDA_MPS_PIPE_DIRECTORY"
-#define GDP_MPS_LOG_ENV        "CUDA_MPS_LOG_DIRECTORY"
-#define GDP_MPS_READY_FILE     ".ready"
-#define GDP_MPS_STARTED_FILE   ".started"
+#define GDP_MPS_PIPE_ENV     "CUDA_MPS_PIPE_DIRECTORY"
+#define GDP_MPS_LOG_ENV      "CUDA_MPS_LOG_DIRECTORY"
+#define GDP_MPS_READY_FILE   ".ready"
+#define GDP_MPS_STARTED_FILE ".started"
 
 /* MPS client limits: compute capability >= 7.5 (Volta MPS and later) or older GPUs. */
 #define GDP_MPS_MAX_CLIENTS     48u
@@ -59,14 +57,6 @@ char *gdp_mps_ready_path(const char *root);
 char *gdp_mps_shm_dir(const char *root);
 
 /*
- * The MPS root as this process sees it, for gdp_mps_ready(): $GDP_MPS_ROOT_CTR when set (tests
- * and unusual mounts), else /mps when that directory exists (NVIDIA's DaemonSet mounts
- * --mps-root there), else cfg->mps_root (the plugin runs on the host). Caller frees with
- * free(); NULL when none applies (no --mps-root).
- */
-char *gdp_mps_root_ctr(const struct gdp_config *cfg);
-
-/*
  * Start-up rules for MPS that need the discovered devices, beyond what gdp_config_finish()
  * already refuses (--mps-root missing, --mig-strategy=mixed): no replicated device of an
  * MPS-shared resource of set may be a MIG device ("sharing using MPS is not supported for
@@ -80,7 +70,7 @@ int gdp_mps_check(const struct gdp_config *cfg, const struct gdp_resource_set *s
 
 /*
  * Whether the MPS control daemon for resource (full name) is up: its .started marker exists
- * under gdp_mps_root_ctr(cfg). Only looks at files, so it never blocks; the caller (the
+ * under gdp_paths_mps_root_ctr(cfg). Only looks at files, so it never blocks; the caller (the
  * plugin's manager) retries on -EAGAIN before serving the resource (NVIDIA retries every
  * 30 s). Returns 0 ready, -EAGAIN not yet (diag says which file is missing), -EINVAL when no
  * MPS root is configured, or another -errno from stat (diag names the path).
@@ -88,17 +78,16 @@ int gdp_mps_check(const struct gdp_config *cfg, const struct gdp_resource_set *s
 int gdp_mps_ready(const struct gdp_config *cfg, const char *resource, struct gdp_diag *diag);
 
 /*
- * NVIDIA's MPS additions to one container's Allocate answer, for devs[0..n) (the backing
- * devices of the request) of res: CUDA_MPS_PIPE_DIRECTORY=/mps/<resource>/pipe, a
- * mount of <mps-root>/<resource>/pipe there and one of <mps-root>/shm at /dev/shm. Does
- * nothing and returns 0 when the resource is not MPS-shared (gdp_mps_shared()) or none of
- * devs is advertised as MPS replicas (a whole GPU of a mixed resource is not served by the
- * daemon). Returns -EINVAL when a replicated device is a MIG device or --mps-root is empty
- * (diag reads as a gRPC message); a is then unchanged.
+ * Whether NVIDIA's MPS additions belong in one container's Allocate answer for devs[0..n)
+ * (the backing devices of the request) of res (Allocate then adds
+ * CUDA_MPS_PIPE_DIRECTORY=/mps/<resource>/pipe, a mount of <mps-root>/<resource>/pipe there
+ * and one of <mps-root>/shm at /dev/shm). Returns 1 when they do, 0 when the resource is not
+ * MPS-shared (gdp_mps_shared()) or none of devs is advertised as MPS replicas (a whole GPU of
+ * a mixed resource is not served by the daemon), -EINVAL when a replicated device is a MIG
+ * device or --mps-root is empty (diag reads as a gRPC message).
  */
-int gdp_mps_allocate(const struct gdp_config *cfg, const struct gdp_resource *res,
-                     const struct gdp_device *const *devs, size_t n, struct gdp_container_alloc *a,
-                     struct gdp_diag *diag);
+int gdp_mps_applies(const struct gdp_config *cfg, const struct gdp_resource *res,
+                    const struct gdp_device *const *devs, size_t n, struct gdp_diag *diag);
 
 /* One GPU of an MPS daemon. */
 struct gdp_mps_gpu {

@@ -10,6 +10,7 @@
 #include "gpu/places.h"
 #include "resource/cdi.h"
 #include "resource/mps.h"
+#include "resource/paths.h"
 
 struct gdp_snapshot *
 gdp_snapshot_new(struct gdp_config *cfg)
@@ -57,7 +58,7 @@ gdp_snapshot_build(struct gdp_config *cfg, const struct gdp_places *expect,
                    struct gdp_snapshot **ret, struct gdp_diag *diag)
 {
     struct gdp_snapshot *s = gdp_snapshot_new(cfg);
-    s->dev_root_ctr = gdp_cdi_dev_root_ctr(&s->cfg);
+    s->dev_root_ctr = gdp_paths_dev_root_ctr(&s->cfg);
     int r = gdp_inventory_discover(&s->cfg, &s->inv, diag);
     if (r >= 0 && expect != NULL &&
         gdp_places_missed(expect, s->inv.node, s->inv.nvml_error, NULL, diag) > 0) {

@@ -29,7 +29,7 @@ struct gdp_snapshot {
     struct gdp_inventory inv; /* NVML, the node (NULL without NVML), the resource set */
     struct gdp_imex imex;     /* IMEX channels present */
     unsigned cdi_kinds;       /* CDI specs written (GDP_CDI_* bits): what answers may name */
-    char *dev_root_ctr;       /* gdp_cdi_dev_root_ctr() of cfg; NULL: computed when needed */
+    char *dev_root_ctr;       /* gdp_paths_dev_root_ctr() of cfg; NULL: computed when needed */
     gdp_random_fn *random;    /* CDI annotation keys; NULL = getrandom(2) (tests set it) */
 };
 

@@ -107,11 +107,11 @@ def test_serve_failure_is_retried(daemon):
     d.wait_log("again after")
 
 
-def test_unable_to_serve_past_the_bound_exits_nonzero(daemon):
-    d = daemon(kubelet=False, args=("--max-serve-outage=1",))
-    blocker = d.dir / "nvidia-gpu.sock"
-    blocker.mkdir()
+def test_unable_to_serve_past_the_bound_exits_nonzero(daemon, tmp_path):
+    blocker = tmp_path / "device-plugins" / "nvidia-gpu.sock"  # in place before the daemon
+    blocker.mkdir(parents=True)
     (blocker / "keep").write_text("x")
+    d = daemon(kubelet=False, args=("--max-serve-outage=1",))
     rc = wait_exit(d, 15)  # bound 1 s, retries at most 5 s apart
     assert rc != 0
     d.wait_log("unable to serve for")

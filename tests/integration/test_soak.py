@@ -11,6 +11,7 @@ import signal
 import socket
 import time
 
+import grpc
 import pytest
 
 from conftest import SANITIZED, VALGRIND, gpus_of, load_node
@@ -37,11 +38,19 @@ def wait(cond, what, timeout=20):
 
 
 def served(d):
-    c = d.client()
-    try:
-        return {dev.ID: dev.health for dev in next(c.list_and_watch(timeout=5)).devices}
-    finally:
-        c.close()  # each stream would hold a connection
+    # a connection made while the burst of abusive ones is still being accepted may be the
+    # one evicted at the connection cap: the kubelet, like this, dials again
+    for attempt in range(3):
+        c = d.client()
+        try:
+            return {dev.ID: dev.health for dev in next(c.list_and_watch(timeout=5)).devices}
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == 2:
+                raise
+            time.sleep(0.2)
+        finally:
+            c.close()  # each stream would hold a connection
+    return None
 
 
 def abuse(d, n):

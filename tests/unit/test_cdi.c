@@ -29,6 +29,7 @@
 #include "gpu/device.h"
 #include "resource/cdi.h"
 #include "resource/imex.h"
+#include "resource/paths.h"
 
 #define VER       "550.54.15"
 #define HOST_ROOT "/run/nvidia/driver"
@@ -620,15 +621,15 @@ static void
 dev_root_ctr_choice(void **state)
 {
     struct fixture *f = *state;
-    _cleanup_free_ char *a = gdp_cdi_dev_root_ctr(&f->cfg);
+    _cleanup_free_ char *a = gdp_paths_dev_root_ctr(&f->cfg);
     assert_string_equal(a, f->root); /* the driver root has dev/ */
     char none[] = "/nonexistent-driver-root";
     f->cfg.driver_root_ctr_path = none;
-    _cleanup_free_ char *b = gdp_cdi_dev_root_ctr(&f->cfg);
+    _cleanup_free_ char *b = gdp_paths_dev_root_ctr(&f->cfg);
     assert_string_equal(b, "/");
     char elsewhere[] = "/elsewhere";
     f->cfg.dev_root_ctr_override = elsewhere; /* GDP_DEV_ROOT_CTR */
-    _cleanup_free_ char *c = gdp_cdi_dev_root_ctr(&f->cfg);
+    _cleanup_free_ char *c = gdp_paths_dev_root_ctr(&f->cfg);
     assert_string_equal(c, "/elsewhere");
     f->cfg.dev_root_ctr_override = NULL;
 }

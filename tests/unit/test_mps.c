@@ -24,6 +24,7 @@
 #include "gpu/device.h"
 #include "resource/allocate.h"
 #include "resource/mps.h"
+#include "resource/paths.h"
 #include "resource/resources.h"
 #include "resource/snapshot.h"
 
@@ -281,8 +282,7 @@ allocate_whole_gpu_of_mps_resource_adds_nothing(void **state)
     f->rdevs[f->res.n_devices - 1].dev = &f->devices[3];
     assert_int_equal(gdp_mps_check(&f->snap.cfg, &f->set, &diag), 0);
     const struct gdp_device *mig[] = {&f->devices[3]};
-    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, mig, 1, &a, &diag), 0);
-    assert_int_equal(a.n_envs + a.n_mounts, 0);
+    assert_int_equal(gdp_mps_applies(&f->snap.cfg, &f->res, mig, 1, &diag), 0);
 }
 
 static void
@@ -308,13 +308,16 @@ allocate_refuses_mig_and_missing_root(void **state)
     struct gdp_container_alloc a = {0};
     const struct gdp_device *mig[] = {&f->devices[3]};
     f->rdevs[0].dev = &f->devices[3]; /* a replica */
-    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, mig, 1, &a, &diag), -EINVAL);
+    assert_int_equal(gdp_mps_applies(&f->snap.cfg, &f->res, mig, 1, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "not supported for MIG devices"));
     const struct gdp_device *gpu[] = {&f->devices[0]};
     free(f->snap.cfg.mps_root);
     f->snap.cfg.mps_root = gdp_strdup("");
-    assert_int_equal(gdp_mps_allocate(&f->snap.cfg, &f->res, gpu, 1, &a, &diag), -EINVAL);
+    assert_int_equal(gdp_mps_applies(&f->snap.cfg, &f->res, gpu, 1, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "--mps-root"));
+    /* and Allocate says so, with nothing half-built */
+    const char *ids[] = {GPU1 "::0"};
+    assert_int_equal(gdp_allocate_container(&f->snap, &f->res, ids, 1, &a, &diag), -EINVAL);
     assert_int_equal(a.n_envs + a.n_mounts, 0);
 }
 
