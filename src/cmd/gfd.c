@@ -195,9 +195,21 @@ compute(const struct gdp_config *cfg, const struct gdp_node *node, struct warnin
     return 0;
 }
 
+/* The NodeFeature object instead of the file; a failure is logged and tried again next pass. */
+static int
+publish(struct gdp_gfd_api *api, const struct gdp_labels *labels)
+{
+    struct gdp_diag diag = {0};
+    int r = gdp_gfd_api_publish(api, labels, &diag);
+    if (r < 0) {
+        log_error("cannot store the labels in the NodeFeature object: %s", diag.msg);
+    }
+    return r;
+}
+
 /* One labelling pass. Returns 0 or a negative code (already logged). */
 static int
-label_once(const struct gdp_config *cfg, struct warnings *w)
+label_once(const struct gdp_config *cfg, struct gdp_gfd_api *api, struct warnings *w)
 {
     struct gdp_nvml *nv = NULL;
     struct gdp_node *node = NULL;
@@ -205,7 +217,11 @@ label_once(const struct gdp_config *cfg, struct warnings *w)
     const int64_t now = (int64_t)time(NULL);
     int r = discover(cfg, w, &nv, &node);
     r = r < 0 ? r : compute(cfg, node, w, now, &labels);
-    r = r < 0 ? r : output(cfg->gfd.output_file, &labels, expiry_of(cfg, now));
+    if (r >= 0 && api != NULL) {
+        r = publish(api, &labels);
+    } else if (r >= 0) {
+        r = output(cfg->gfd.output_file, &labels, expiry_of(cfg, now));
+    }
     gdp_labels_done(&labels);
     gdp_node_free(node);
     gdp_nvml_free(nv);
@@ -255,17 +271,23 @@ reload(struct gdp_config *cfg, const struct gdp_config_source *src)
 }
 
 static void
-note_node_feature_api(const struct gdp_config *cfg)
+gdp_gfd_api_freep(struct gdp_gfd_api **api)
 {
-    if (cfg->gfd.use_node_feature_api == 0) {
-        return;
+    gdp_gfd_api_free(*api);
+}
+
+/* The API client for --use-node-feature-api (NVIDIA's default). Logs why it cannot. */
+static int
+open_api(const struct gdp_config *cfg, const struct gdp_config_source *src,
+         struct gdp_gfd_api **ret)
+{
+    struct gdp_diag diag = {0};
+    int r = gdp_gfd_api_new(cfg, src->envp, ret, &diag);
+    if (r < 0) {
+        log_error("--use-node-feature-api%s: %s",
+                  cfg->gfd.use_node_feature_api < 0 ? " (default)" : "", diag.msg);
     }
-    const char *out = cfg->gfd.output_file;
-    log_warn("--use-node-feature-api is %s, but this build has no Kubernetes API client yet: "
-             "writing the labels to %s instead (set --use-node-feature-api=false to silence "
-             "this)",
-             cfg->gfd.use_node_feature_api < 0 ? "unset (true by default)" : "true",
-             out != NULL && out[0] != '\0' ? out : "standard output");
+    return r;
 }
 
 /* On stop: labels of a GFD that no longer refreshes them must go (NVIDIA's rule). */
@@ -296,14 +318,15 @@ gdp_cmd_gfd(struct gdp_config *cfg, const struct gdp_config_source *src)
                   "infinite, or --oneshot");
         return GDP_EXIT_USAGE;
     }
-    note_node_feature_api(cfg);
+    _cleanup_(gdp_gfd_api_freep) struct gdp_gfd_api *api = NULL;
+    if (cfg->gfd.use_node_feature_api != 0 && open_api(cfg, src, &api) < 0) {
+        return GDP_EXIT_FAILURE;
+    }
     _cleanup_(warnings_done) struct warnings warned = {0};
     for (;;) {
-        if (label_once(cfg, &warned) < 0) {
-            return GDP_EXIT_FAILURE;
-        }
-        if (cfg->gfd.oneshot) {
-            return GDP_EXIT_OK;
+        int r = label_once(cfg, api, &warned);
+        if (cfg->gfd.oneshot || (r < 0 && api == NULL)) {
+            return r < 0 ? GDP_EXIT_FAILURE : GDP_EXIT_OK;
         }
         enum wake w = wait_signal(&set, cfg->gfd.sleep_interval_ns);
         if (w == WAKE_STOP) {

@@ -373,14 +373,14 @@ const struct gdp_opt gdp_opts[] = {
                 .env = STRS("GFD_USE_NODE_FEATURE_API", "USE_NODE_FEATURE_API"),
                 .def = "",
                 .arg = "BOOL",
-                .help = "Publish the labels as a NodeFeature object (unset means true, NVIDIA's "
-                        "default). This build has no Kubernetes API client yet: it writes the "
-                        "feature file instead and says so once (config file: "
+                .help = "Publish the labels as the NodeFeature object nvidia-features-for-<node> "
+                        "instead of the feature file (unset means true, NVIDIA's default; needs "
+                        "--node-name and the Kubernetes API) (config file: "
                         "flags.useNodeFeatureAPI).",
         },
         {
                 OPT("kubeconfig", STRING, gfd_kubeconfig),
-                .implemented = false,
+                .implemented = true,
                 .scope = GDP_CMD_GFD,
                 .env = STRS("KUBECONFIG"),
                 .def = "",
@@ -407,7 +407,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("namespace", STRING, gfd_namespace),
-                .implemented = false,
+                .implemented = true,
                 .scope = GDP_CMD_GFD,
                 .env = STRS("NAMESPACE"),
                 .def = "default",
@@ -416,7 +416,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("node-name", STRING, gfd_node_name),
-                .implemented = false,
+                .implemented = true,
                 .scope = GDP_CMD_GFD,
                 .env = STRS("NODE_NAME"),
                 .def = "",
@@ -425,7 +425,7 @@ const struct gdp_opt gdp_opts[] = {
         },
         {
                 OPT("pod-name", STRING, gfd_pod_name),
-                .implemented = false,
+                .implemented = true,
                 .scope = GDP_CMD_GFD,
                 .env = STRS("POD_NAME"),
                 .def = "",

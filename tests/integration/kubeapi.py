@@ -87,6 +87,7 @@ class FakeApiServer:
         self.compacted = 0  # watches from an older resourceVersion get 410 Gone
         self.nodes = {}
         self.nodefeatures = {}
+        self.pods = {}  # (namespace, name) -> pod
         self.events = []  # (rv, type, node object)
         self.faults = []
         self.forbidden = set()  # (verb, resource)
@@ -107,6 +108,16 @@ class FakeApiServer:
     def _bump(self):
         self.rv += 1
         return str(self.rv)
+
+    def add_pod(self, namespace, name, uid, daemonset=None):
+        """A pod, owned by DaemonSet (name, uid) when given."""
+        meta = {"name": name, "namespace": namespace, "uid": uid}
+        if daemonset is not None:
+            meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                        "name": daemonset[0], "uid": daemonset[1],
+                                        "controller": True}]
+        with self.lock:
+            self.pods[(namespace, name)] = {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
 
     def add_node(self, name, labels=None):
         with self.lock:
@@ -304,6 +315,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 "POST": "create", "PUT": "update", "PATCH": "patch"}[self.command]
 
     def _resource(self):
+        if "/pods/" in self.path_only:
+            return "pods"
         return "nodefeatures" if "/nodefeatures" in self.path_only else "nodes"
 
     def _gate(self):
@@ -371,6 +384,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 return self._send_json(200, {"kind": "NodeList", "apiVersion": "v1",
                                              "metadata": {"resourceVersion": str(api.rv)},
                                              "items": items})
+            if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6 and parts[4] == "pods":
+                return self._found(api.pods.get((parts[3], parts[5])), "pods", parts[5])
             if self.path_only.startswith(NFD):
                 ns, name = parts[4], parts[6] if len(parts) > 6 else None
                 if name is not None:

@@ -19,6 +19,7 @@ import yaml
 
 from conftest import (BINARY, NODES, ROOT, VALGRIND, gpu_bus_id, gpus_of, stderr_lines,
                       sysfs_bus_id)
+from kubeapi import FakeApiServer, make_pki
 
 HERE = Path(__file__).resolve().parent
 GFD_NODES = HERE / "gfd" / "nodes"
@@ -212,17 +213,90 @@ def test_environment_and_config_file(plugin, tmp_path):
     assert "without pause" in p.stderr
 
 
-def test_node_feature_api_falls_back_with_one_warning(plugin, tmp_path):
-    out = tmp_path / "gfd"
-    p = gfd(plugin, NODES / "single-gpu.yaml", "--oneshot", f"-o={out}",
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def api(tmp_path, pki):
+    server = FakeApiServer(tmp_path, pki, namespace="gpu-operator")
+    server.add_node("node-1")
+    yield server
+    server.stop()
+
+
+def node_feature(api, name="nvidia-features-for-node-1", namespace="gpu-operator"):
+    with api.lock:
+        return api.nodefeatures.get((namespace, name))
+
+
+def test_node_feature_object_is_created_then_updated(plugin, api):
+    api.add_pod("gpu-operator", "gfd-abcde", "pod-uid-1", daemonset=("gfd", "ds-uid-1"))
+    env = {**api.env(), "GFD_USE_NODE_FEATURE_API": "true", "NODE_NAME": "node-1",
+           "NAMESPACE": "gpu-operator", "POD_NAME": "gfd-abcde"}
+    d = Daemon(plugin, NODES / "single-gpu.yaml", "--sleep-interval=300ms", env=env)
+    try:
+        wait_for(lambda: node_feature(api) is not None)
+        nf = node_feature(api)
+        assert nf["kind"] == "NodeFeature" and nf["apiVersion"] == "nfd.k8s-sigs.io/v1alpha1"
+        meta = nf["metadata"]
+        assert meta["labels"] == {"nfd.node.kubernetes.io/node-name": "node-1"}
+        owners = {(o["kind"], o["name"], o["uid"], o.get("controller", False))
+                  for o in meta["ownerReferences"]}
+        assert owners == {("DaemonSet", "gfd", "ds-uid-1", True),
+                          ("Pod", "gfd-abcde", "pod-uid-1", False)}
+        labels = nf["spec"]["labels"]
+        assert labels["nvidia.com/gpu.count"] == "1" and "nvidia.com/gfd.timestamp" in labels
+        first = meta["resourceVersion"]
+        # the timestamp changes each pass: the object is updated, not created again
+        wait_for(lambda: node_feature(api)["metadata"]["resourceVersion"] != first)
+        assert not (plugin.tmp / "gfd").exists()
+    finally:
+        rc, err = d.stop()
+    assert rc == 0, err
+    assert "NodeFeature gpu-operator/nvidia-features-for-node-1 holds" in err
+    posts = api.statuses("POST", "/apis/nfd.k8s-sigs.io/v1alpha1/namespaces/gpu-operator")
+    assert posts == [201], posts  # created once
+
+
+def test_node_feature_unchanged_labels_are_not_written_again(plugin, api):
+    env = {**api.env(), "GFD_USE_NODE_FEATURE_API": "true", "NODE_NAME": "node-1",
+           "NAMESPACE": "gpu-operator"}
+    d = Daemon(plugin, NODES / "single-gpu.yaml", "--sleep-interval=200ms", "--no-timestamp",
+               env=env)
+    try:
+        wait_for(lambda: node_feature(api) is not None)
+        time.sleep(1.0)  # five passes
+        assert "ownerReferences" not in node_feature(api)["metadata"]  # no --pod-name
+        puts = api.statuses("PUT", "/apis/nfd.k8s-sigs.io")
+        assert puts == [], puts
+    finally:
+        rc, err = d.stop()
+    assert rc == 0, err
+
+
+def test_node_feature_api_errors_are_clear_and_retried(plugin, api):
+    api.forbidden.add(("create", "nodefeatures"))
+    env = {**api.env(), "GFD_USE_NODE_FEATURE_API": "true", "NODE_NAME": "node-1",
+           "NAMESPACE": "gpu-operator"}
+    d = Daemon(plugin, NODES / "single-gpu.yaml", "--sleep-interval=200ms", env=env)
+    try:
+        wait_for(lambda: len(api.statuses("POST", "/apis/nfd.k8s-sigs.io")) >= 1)
+        api.forbidden.clear()  # RBAC fixed: the next pass stores the labels
+        wait_for(lambda: node_feature(api) is not None)
+    finally:
+        rc, err = d.stop()
+    assert rc == 0, err
+    line = next(l for l in err.splitlines() if "cannot store the labels" in l)
+    assert "create" in line and "nodefeatures" in line, line
+
+
+def test_node_feature_api_without_a_node_name_says_what_to_set(plugin, tmp_path):
+    p = gfd(plugin, NODES / "single-gpu.yaml", "--oneshot",
             env={"GFD_USE_NODE_FEATURE_API": "true"})
-    assert p.returncode == 0, p.stderr
-    warnings = [l for l in stderr_lines(p) if "use-node-feature-api" in l]
-    assert len(warnings) == 1 and l_startswith_w(warnings[0]), p.stderr
-    assert str(out) in warnings[0]
-    assert out.exists()
-    p = gfd(plugin, NODES / "single-gpu.yaml", "--oneshot", f"-o={out}")
-    assert "use-node-feature-api" not in p.stderr
+    assert p.returncode == 1
+    assert "NODE_NAME" in p.stderr and "--use-node-feature-api=false" in p.stderr, p.stderr
 
 
 def l_startswith_w(line):
