@@ -261,6 +261,20 @@ def test_probes_and_default_resources(renderer):
     assert ctr["livenessProbe"]["exec"]["command"][0] == "sh"
     assert ctr["startupProbe"]["failureThreshold"] == 60
     assert ctr["resources"] == {"limits": {"memory": "1Gi"}}
+    assert "ports" not in ctr and "readinessProbe" not in ctr
+
+
+def test_metrics_endpoint_and_http_probes(renderer):
+    ctr = _plugin_container(renderer, "metrics.enabled=true", "metrics.port=9500")
+    env = {e["name"]: e.get("value") for e in ctr["env"]}
+    assert env["METRICS_ADDRESS"] == ":9500"
+    assert ctr["ports"] == [{"name": "metrics", "containerPort": 9500, "protocol": "TCP"}]
+    assert "livenessProbe" not in ctr  # probes stay opt-in
+    ctr = _plugin_container(renderer, "metrics.enabled=true", "probes.enabled=true")
+    assert ctr["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert ctr["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert ctr["readinessProbe"]["periodSeconds"] == 30
+    assert ctr["startupProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_static_manifests_are_least_privilege():
