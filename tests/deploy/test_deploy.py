@@ -264,6 +264,33 @@ def test_probes_and_default_resources(renderer):
     assert "ports" not in ctr and "readinessProbe" not in ctr
 
 
+def test_service_monitor(renderer):
+    objs = by_kind_name(objects(render(renderer, "--set", "metrics.enabled=true").stdout))
+    assert not [k for k in objs if k[0] in ("Service", "ServiceMonitor")]
+    objs = by_kind_name(objects(render(renderer, "--set", "metrics.enabled=true", "--set",
+                                       "metrics.serviceMonitor.enabled=true").stdout))
+    svc = objs[("Service", "nvdp-gpu-device-plugin-metrics")]
+    ds = objs[("DaemonSet", "nvdp-gpu-device-plugin")]
+    assert svc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9400, "targetPort": "metrics"}]
+    sm = objs[("ServiceMonitor", "nvdp-gpu-device-plugin")]
+    selected = sm["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+
+
+def test_labels_in_process(renderer):
+    ctr = _plugin_container(renderer, "labelsInProcess.enabled=true")
+    env = {e["name"]: e.get("value") for e in ctr["env"]}
+    assert env["LABELS_OUTPUT_FILE"] == "/etc/kubernetes/node-feature-discovery/features.d/gfd"
+    mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
+    assert mounts["nfd-features"] == "/etc/kubernetes/node-feature-discovery/features.d"
+    assert "LABELS_OUTPUT_FILE" not in {e["name"] for e in _plugin_container(renderer)["env"]}
+    p = render(renderer, "--set", "labelsInProcess.enabled=true", "--set", "gfd.enabled=true",
+               check=False)
+    assert p.returncode != 0 and "not both" in p.stderr, p.stderr
+
+
 def test_metrics_endpoint_and_http_probes(renderer):
     ctr = _plugin_container(renderer, "metrics.enabled=true", "metrics.port=9500")
     env = {e["name"]: e.get("value") for e in ctr["env"]}

@@ -59,10 +59,57 @@ function unknownFields(value, typeName, path, out) {
     }
 }
 
+/*
+ * The Prometheus operator's ServiceMonitor, a custom resource kubernetes-models does not
+ * know: the fields the chart may write, each with its type; anything else is unknown.
+ */
+const SERVICE_MONITOR = {
+    apiVersion: "string", kind: "string", metadata: "V1ObjectMeta",
+    spec: {
+        selector: "V1LabelSelector", namespaceSelector: {matchNames: ["string"], any: "boolean"},
+        jobLabel: "string",
+        endpoints: [{port: "string", path: "string", interval: "string", scheme: "string",
+            scrapeTimeout: "string"}],
+    },
+};
+
+function checkShape(value, shape, path, out) {
+    if (typeof shape === "string") {
+        if (shape.startsWith("V1")) {
+            unknownFields(value, shape, path, out);
+        } else if (typeof value !== shape) {
+            out.push(`${path}: expected a ${shape}`);
+        }
+    } else if (Array.isArray(shape)) {
+        if (!Array.isArray(value)) {
+            out.push(`${path}: expected a list`);
+        } else {
+            value.forEach((v, i) => checkShape(v, shape[0], `${path}[${i}]`, out));
+        }
+    } else if (!value || typeof value !== "object") {
+        out.push(`${path}: expected an object`);
+    } else {
+        for (const [key, v] of Object.entries(value)) {
+            if (!(key in shape)) {
+                out.push(`unknown field "${path}.${key}"`);
+            } else {
+                checkShape(v, shape[key], `${path}.${key}`, out);
+            }
+        }
+    }
+}
+
 function check(obj) {
     const problems = [];
     if (!obj || typeof obj !== "object" || !obj.apiVersion || !obj.kind) {
         return ["not a Kubernetes object (no apiVersion or kind)"];
+    }
+    if (obj.apiVersion === "monitoring.coreos.com/v1" && obj.kind === "ServiceMonitor") {
+        checkShape(obj, SERVICE_MONITOR, obj.kind, problems);
+        if (!obj.spec || !obj.spec.selector || !Array.isArray(obj.spec.endpoints)) {
+            problems.push("ServiceMonitor: spec.selector and spec.endpoints are required");
+        }
+        return problems;
     }
     const Model = modelOf(obj.apiVersion, obj.kind);
     if (!Model) {
