@@ -27,7 +27,7 @@
 #include "config/config.h"
 #include "core/diag.h"
 #include "core/util.h"
-#include "nvml/health.h"
+#include "nvml/watcher.h"
 
 #define MIN_PERIOD_MS   100u
 #define MAX_QUIET_MS    (7ull * 24 * 3600 * 1000)
@@ -523,7 +523,7 @@ on_gpu(const struct gdp_node *node, size_t i, size_t g)
 }
 
 static bool
-scope_matches(const struct gdp_device *d, const struct gdp_health_record *rec)
+scope_matches(const struct gdp_device *d, const struct gdp_watcher_record *rec)
 {
     if (rec->gi == GDP_NVML_NO_ID || d->kind == GDP_DEVICE_GPU) {
         return true; /* GPU-wide event, or the GPU entry itself */
@@ -532,7 +532,7 @@ scope_matches(const struct gdp_device *d, const struct gdp_health_record *rec)
 }
 
 static void
-mark_xid(struct gdp_health_state *st, size_t i, size_t g, const struct gdp_health_record *rec,
+mark_xid(struct gdp_health_state *st, size_t i, size_t g, const struct gdp_watcher_record *rec,
          uint64_t now_ms)
 {
     struct dev_state *s = &st->dev[i];
@@ -593,7 +593,7 @@ gdp_health_state_carry(struct gdp_health_state *st, const struct gdp_health_stat
 }
 
 static enum gdp_health_outcome
-apply_event(struct gdp_health_state *st, const struct gdp_health_record *rec, uint64_t now_ms)
+apply_event(struct gdp_health_state *st, const struct gdp_watcher_record *rec, uint64_t now_ms)
 {
     if (rec->event_type != GDP_NVML_EVENT_XID) {
         return GDP_HEALTH_IGNORED_EVENT;
@@ -614,7 +614,7 @@ apply_event(struct gdp_health_state *st, const struct gdp_health_record *rec, ui
 }
 
 static void
-probe_failed(struct gdp_health_state *st, size_t g, const struct gdp_health_record *rec)
+probe_failed(struct gdp_health_state *st, size_t g, const struct gdp_watcher_record *rec)
 {
     st->dev[g].lost = true;
     for (size_t i = g; i < st->node->n_devices; i++) {
@@ -661,17 +661,17 @@ probe_answered(struct gdp_health_state *st, size_t g)
 }
 
 static enum gdp_health_outcome
-apply_gpu_record(struct gdp_health_state *st, const struct gdp_health_record *rec)
+apply_gpu_record(struct gdp_health_state *st, const struct gdp_watcher_record *rec)
 {
     ssize_t g = find_gpu(st->node, rec->uuid);
     if (g < 0) {
         return GDP_HEALTH_UNKNOWN_DEVICE;
     }
-    if (rec->kind == GDP_HEALTH_REC_PROBE && rec->nvml_rc == 0) {
+    if (rec->kind == GDP_WATCHER_REC_PROBE && rec->nvml_rc == 0) {
         probe_answered(st, (size_t)g);
-    } else if (rec->kind == GDP_HEALTH_REC_PROBE) {
+    } else if (rec->kind == GDP_WATCHER_REC_PROBE) {
         probe_failed(st, (size_t)g, rec);
-    } else if (rec->kind == GDP_HEALTH_REC_REGISTERED) {
+    } else if (rec->kind == GDP_WATCHER_REC_REGISTERED) {
         registered_again(st, (size_t)g);
     } else {
         for (size_t i = (size_t)g; i < st->node->n_devices; i++) {
@@ -686,27 +686,27 @@ apply_gpu_record(struct gdp_health_state *st, const struct gdp_health_record *re
 }
 
 int
-gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_health_record *rec,
+gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_watcher_record *rec,
                        uint64_t now_ms, struct gdp_health_result *ret)
 {
     enum gdp_health_outcome o;
     st->n_changes = 0;
     switch (rec->kind) {
-    case GDP_HEALTH_REC_EVENT:
+    case GDP_WATCHER_REC_EVENT:
         o = apply_event(st, rec, now_ms);
         break;
-    case GDP_HEALTH_REC_PROBE:
-    case GDP_HEALTH_REC_REGISTER_FAILED:
-    case GDP_HEALTH_REC_REGISTERED:
+    case GDP_WATCHER_REC_PROBE:
+    case GDP_WATCHER_REC_REGISTER_FAILED:
+    case GDP_WATCHER_REC_REGISTERED:
         o = apply_gpu_record(st, rec);
         break;
-    case GDP_HEALTH_REC_WAIT_ERROR:
+    case GDP_WATCHER_REC_WAIT_ERROR:
         o = GDP_HEALTH_WAIT_ERROR;
         break;
-    case GDP_HEALTH_REC_NOT_MONITORED:
+    case GDP_WATCHER_REC_NOT_MONITORED:
         o = GDP_HEALTH_NOT_MONITORED;
         break;
-    case GDP_HEALTH_REC_DROPPED:
+    case GDP_WATCHER_REC_DROPPED:
         o = GDP_HEALTH_DROPPED;
         break;
     default:

@@ -2,7 +2,7 @@
 /*
  * Device health on the loop thread: the XID policy (NVIDIA's default ignore list plus
  * DP_DISABLE_HEALTHCHECKS / DP_ENABLE_HEALTHCHECKS), our recovery knobs, and the per-device
- * state machine that applies the health thread's records (nvml/health.h) to the node's
+ * state machine that applies the health thread's records (nvml/watcher.h) to the node's
  * devices and says which devices changed. Pure logic: no threads, no clock (callers pass
  * now_ms), no logging, no getenv. docs/health.md describes the policy for operators.
  */
@@ -16,7 +16,7 @@
 
 struct gdp_config;
 struct gdp_diag;
-struct gdp_health_record;
+struct gdp_watcher_record;
 
 #define GDP_XID_LIMIT 1024 /* XIDs 0..1023 can be listed; larger ones follow the default */
 
@@ -133,7 +133,7 @@ size_t gdp_health_state_carry(struct gdp_health_state *st, const struct gdp_heal
  * Applies one record from the health thread at time now_ms (monotonic). The caller checks
  * the record's generation first. Fills *ret. Returns 0, or -EINVAL for an unknown kind.
  */
-int gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_health_record *rec,
+int gdp_health_state_apply(struct gdp_health_state *st, const struct gdp_watcher_record *rec,
                            uint64_t now_ms, struct gdp_health_result *ret);
 
 /*

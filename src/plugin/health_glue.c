@@ -16,7 +16,7 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "gpu/health.h"
-#include "nvml/health.h"
+#include "nvml/watcher.h"
 #include "plugin/manager_int.h"
 #include "plugin/observe.h"
 #include "plugin/server.h"
@@ -95,26 +95,26 @@ health_tick(struct gdp_loop *loop _unused_, struct gdp_loop_timer *timer _unused
 }
 
 static void
-warn_record(const struct gdp_health_record *rec)
+warn_record(const struct gdp_watcher_record *rec)
 {
     if (rec->uuid[0] == '\0') {
         /* a failed event wait names no GPU: the probe that follows finds which */
-        log_warn("health %s (no GPU named; probing every GPU): %s", gdp_health_kind_name(rec->kind),
-                 rec->detail);
+        log_warn("health %s (no GPU named; probing every GPU): %s",
+                 gdp_watcher_kind_name(rec->kind), rec->detail);
     } else {
-        log_warn("health %s device=%s: %s", gdp_health_kind_name(rec->kind), rec->uuid,
+        log_warn("health %s device=%s: %s", gdp_watcher_kind_name(rec->kind), rec->uuid,
                  rec->detail);
     }
 }
 
 static void
-log_health_outcome(const struct gdp_health_record *rec, const struct gdp_health_result *res)
+log_health_outcome(const struct gdp_watcher_record *rec, const struct gdp_health_result *res)
 {
     switch (res->outcome) {
     case GDP_HEALTH_IGNORED_XID:
     case GDP_HEALTH_IGNORED_EVENT:
     case GDP_HEALTH_UNKNOWN_DEVICE:
-        log_debug("health %s device=%s xid=%llu ignored (%s)", gdp_health_kind_name(rec->kind),
+        log_debug("health %s device=%s xid=%llu ignored (%s)", gdp_watcher_kind_name(rec->kind),
                   rec->uuid, (unsigned long long)rec->xid, rec->detail);
         break;
     case GDP_HEALTH_WAIT_ERROR:
@@ -131,7 +131,7 @@ static void
 health_record(struct gdp_loop *loop _unused_, const void *data, void *userdata)
 {
     struct gdp_manager *m = userdata;
-    const struct gdp_health_record *rec = data;
+    const struct gdp_watcher_record *rec = data;
     struct gdp_health_result res;
     if (m->health_state == NULL || rec->generation != m->generation) {
         return; /* from before a reload */
@@ -146,11 +146,11 @@ health_record(struct gdp_loop *loop _unused_, const void *data, void *userdata)
 }
 
 struct gdp_health_state *
-gdp_health_glue_stop(struct gdp_manager *m)
+gdp_manager_health_stop(struct gdp_manager *m)
 {
     struct gdp_health_state *st = m->health_state;
-    gdp_health_stop(m->health);
-    m->health = NULL;
+    gdp_watcher_stop(m->watcher);
+    m->watcher = NULL;
     /* what the thread saw before it stopped still counts: applied to the state it came for */
     gdp_loop_deliver_posts(m->loop);
     m->health_state = NULL;
@@ -199,7 +199,7 @@ log_recovery_rules(const struct gdp_config *cfg, const struct gdp_health_config 
 }
 
 void
-gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
+gdp_manager_health_start(struct gdp_manager *m, struct gdp_health_state *was)
 {
     struct gdp_node *node = m->cur->inv.node;
     struct gdp_diag diag = {0};
@@ -217,13 +217,13 @@ gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
     _cleanup_free_ const char **uuids = gdp_calloc_ptrs(node->n_devices);
     _cleanup_free_ bool *lost = gdp_calloc(node->n_devices + 1, sizeof *lost);
     size_t n = 0;
-    for (size_t i = 0; i < node->n_devices && n < GDP_HEALTH_MAX_GPUS; i++) {
+    for (size_t i = 0; i < node->n_devices && n < GDP_WATCHER_MAX_GPUS; i++) {
         if (node->devices[i].kind == GDP_DEVICE_GPU) {
             lost[n] = gdp_health_state_gpu_lost(m->health_state, i); /* told when it answers */
             uuids[n++] = node->devices[i].uuid;
         }
     }
-    const struct gdp_health_opts opts = {
+    const struct gdp_watcher_opts opts = {
             .nv = m->cur->inv.nv,
             .loop = m->loop,
             .uuids = uuids,
@@ -232,7 +232,7 @@ gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
             .probe_interval_ms = m->health_cfg.probe_interval_ms,
             .generation = m->generation,
     };
-    if (gdp_health_start(&opts, &m->health, &diag) < 0) {
+    if (gdp_watcher_start(&opts, &m->watcher, &diag) < 0) {
         log_error("health checks are off: %s", diag.msg);
         gdp_health_state_free(m->health_state);
         m->health_state = NULL;
@@ -242,7 +242,7 @@ gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was)
 }
 
 int
-gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag)
+gdp_manager_health_setup(struct gdp_manager *m, struct gdp_diag *diag)
 {
     struct gdp_health_warnings warn = {0};
     int r = gdp_health_config_parse(&m->cur->cfg, &m->health_cfg, &warn, diag);
@@ -256,8 +256,8 @@ gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag)
         log_info("health checks disabled by DP_DISABLE_HEALTHCHECKS");
         return 0;
     }
-    r = gdp_loop_set_post_handler(m->loop, sizeof(struct gdp_health_record),
-                                  GDP_HEALTH_QUEUE_RECORDS, health_record, m, diag);
+    r = gdp_loop_set_post_handler(m->loop, sizeof(struct gdp_watcher_record),
+                                  GDP_WATCHER_QUEUE_RECORDS, health_record, m, diag);
     if (r >= 0) {
         r = gdp_loop_timer_new(m->loop, health_tick, m, &m->health_timer, diag);
     }

@@ -214,13 +214,13 @@ apply(struct gdp_manager *m, struct gdp_snapshot *next, uint64_t hash)
     }
     gdp_log_level = next->cfg.log_level;
     track_missing(m, &next->inv);
-    struct gdp_health_state *was = gdp_health_glue_stop(m);
+    struct gdp_health_state *was = gdp_manager_health_stop(m);
     struct gdp_snapshot *old = m->cur;
     m->cur = next;
     m->config_hash = hash;
     arm_recheck(m);
     log_snapshot(next);
-    gdp_health_glue_start(m, was); /* before the new lists go out, with the health carried */
+    gdp_manager_health_start(m, was); /* before the new lists go out, with the health carried */
     sync_entries(m);
     gdp_snapshot_free(old); /* nothing refers to it any more */
     gdp_manager_snapshot_changed(m);
@@ -396,7 +396,7 @@ gdp_manager_new(struct gdp_loop *loop, struct gdp_config *cfg, const struct gdp_
         r = gdp_loop_timer_new(loop, reload_timer_fired, m, &m->reload_timer, diag);
     }
     if (r >= 0) {
-        r = gdp_health_glue_setup(m, diag);
+        r = gdp_manager_health_setup(m, diag);
     }
     if (r < 0) {
         gdp_manager_free(m);
@@ -431,7 +431,7 @@ gdp_manager_start(struct gdp_manager *m, struct gdp_diag *diag)
         return r;
     }
     sync_entries(m);
-    gdp_health_glue_start(m, NULL);
+    gdp_manager_health_start(m, NULL);
     gdp_manager_snapshot_changed(m);
     return 0;
 }
@@ -457,7 +457,7 @@ gdp_manager_free(struct gdp_manager *m)
     if (m == NULL) {
         return;
     }
-    gdp_health_state_free(gdp_health_glue_stop(m));
+    gdp_health_state_free(gdp_manager_health_stop(m));
     gdp_loop_timer_free(m->health_timer);
     gdp_observe_free(m);
     stop_entries(m);

@@ -16,7 +16,7 @@
 #include "plugin/manager.h"
 #include "resource/snapshot.h"
 
-struct gdp_health;
+struct gdp_watcher;
 struct gdp_health_state;
 struct gdp_loop;
 struct gdp_loop_timer;
@@ -70,7 +70,7 @@ struct gdp_manager {
     unsigned dir_backoff_ms;
     /* health */
     struct gdp_health_config health_cfg;
-    struct gdp_health *health;
+    struct gdp_watcher *watcher; /* the NVML event and probe thread */
     struct gdp_health_state *health_state;
     struct gdp_loop_timer *health_timer;
     uint32_t generation; /* bumped on every reload, once the stopped thread's records are in */
@@ -107,11 +107,11 @@ uint64_t gdp_watch_config_hash(const char *path);
 void gdp_manager_reload(struct gdp_manager *m, const char *why);
 
 /* health_glue.c */
-int gdp_health_glue_setup(struct gdp_manager *m, struct gdp_diag *diag);
+int gdp_manager_health_setup(struct gdp_manager *m, struct gdp_diag *diag);
 /*
  * Starts health checks on m->cur's node. was (may be NULL) is the state of the node served
- * before a reload, from gdp_health_glue_stop(): what it knew carries over (taken, freed).
+ * before a reload, from gdp_manager_health_stop(): what it knew carries over (taken, freed).
  */
-void gdp_health_glue_start(struct gdp_manager *m, struct gdp_health_state *was);
+void gdp_manager_health_start(struct gdp_manager *m, struct gdp_health_state *was);
 /* Stops them; returns the state (caller passes it to the next start, or frees it). */
-struct gdp_health_state *gdp_health_glue_stop(struct gdp_manager *m);
+struct gdp_health_state *gdp_manager_health_stop(struct gdp_manager *m);

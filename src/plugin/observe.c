@@ -19,8 +19,8 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "gpu/health.h"
-#include "nvml/health.h"
 #include "nvml/nvml.h"
+#include "nvml/watcher.h"
 #include "plugin/manager_int.h"
 #include "plugin/server.h"
 #include "plugin/watchdog.h"
@@ -226,9 +226,9 @@ gdp_observe_free(struct gdp_manager *m)
 /* ---- health ---- */
 
 void
-gdp_observe_record(const struct gdp_health_record *rec)
+gdp_observe_record(const struct gdp_watcher_record *rec)
 {
-    if (rec->kind != GDP_HEALTH_REC_EVENT || !(rec->event_type & GDP_NVML_EVENT_XID)) {
+    if (rec->kind != GDP_WATCHER_REC_EVENT || !(rec->event_type & GDP_NVML_EVENT_XID)) {
         return;
     }
     char xid[24];

@@ -13,7 +13,7 @@
 struct gdp_device;
 struct gdp_diag;
 struct gdp_health_change;
-struct gdp_health_record;
+struct gdp_watcher_record;
 struct gdp_manager;
 
 /*
@@ -30,7 +30,7 @@ void gdp_observe_health(struct gdp_manager *m, const struct gdp_device *d,
                         const struct gdp_health_change *c);
 
 /* A record from the health thread arrived: XID events are counted by GPU and XID. */
-void gdp_observe_record(const struct gdp_health_record *rec);
+void gdp_observe_record(const struct gdp_watcher_record *rec);
 
 /*
  * Whether the daemon is ready: the kubelet socket exists, and every resource is registered

@@ -19,7 +19,7 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "gpu/health.h"
-#include "nvml/health.h"
+#include "nvml/watcher.h"
 
 #define GPU_A "GPU-aaaaaaaa-0000-4000-8000-000000000001"
 #define GPU_B "GPU-bbbbbbbb-0000-4000-8000-000000000002"
@@ -91,22 +91,22 @@ config_from(const char *a, const char *b)
     return cfg;
 }
 
-static struct gdp_health_record
+static struct gdp_watcher_record
 xid_rec(const char *uuid, uint64_t xid, uint32_t gi, uint32_t ci)
 {
-    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_EVENT,
-                                    .event_type = GDP_NVML_EVENT_XID,
-                                    .xid = xid,
-                                    .gi = gi,
-                                    .ci = ci};
+    struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_EVENT,
+                                     .event_type = GDP_NVML_EVENT_XID,
+                                     .xid = xid,
+                                     .gi = gi,
+                                     .ci = ci};
     (void)gdp_strlcpy(rec.uuid, uuid, sizeof rec.uuid);
     return rec;
 }
 
-static struct gdp_health_record
+static struct gdp_watcher_record
 probe_rec(const char *uuid, int rc)
 {
-    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_PROBE, .nvml_rc = rc};
+    struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_PROBE, .nvml_rc = rc};
     (void)gdp_strlcpy(rec.uuid, uuid, sizeof rec.uuid);
     if (rc != 0) {
         (void)gdp_strlcpy(rec.detail, "nvmlDeviceGetHandleByUUID: GPU is lost (code 15)",
@@ -137,7 +137,7 @@ fixture_done(struct fixture *f)
 }
 
 static void
-apply(struct fixture *f, struct gdp_health_record rec, uint64_t now)
+apply(struct fixture *f, struct gdp_watcher_record rec, uint64_t now)
 {
     assert_int_equal(gdp_health_state_apply(f->st, &rec, now, &f->res), 0);
 }
@@ -223,7 +223,7 @@ unknown_uuids_and_ecc_events_are_ignored(void **state _unused_)
     struct fixture f = fixture_new(&cfg);
     apply(&f, xid_rec("GPU-ffffffff-0000-4000-8000-00000000000f", 79, NO_ID, NO_ID), 0);
     assert_int_equal(f.res.outcome, GDP_HEALTH_UNKNOWN_DEVICE);
-    struct gdp_health_record ecc = xid_rec(GPU_A, 0, NO_ID, NO_ID);
+    struct gdp_watcher_record ecc = xid_rec(GPU_A, 0, NO_ID, NO_ID);
     ecc.event_type = GDP_NVML_EVENT_DBE;
     apply(&f, ecc, 0);
     assert_int_equal(f.res.outcome, GDP_HEALTH_IGNORED_EVENT);
@@ -238,14 +238,14 @@ warning_records_mark_nothing(void **state _unused_)
 {
     struct gdp_health_config cfg = config_from(NULL, NULL);
     struct fixture f = fixture_new(&cfg);
-    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_WAIT_ERROR, .gpu = -1, .count = 1};
+    struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_WAIT_ERROR, .gpu = -1, .count = 1};
     apply(&f, rec, 0);
     assert_int_equal(f.res.outcome, GDP_HEALTH_WAIT_ERROR);
-    rec.kind = GDP_HEALTH_REC_NOT_MONITORED;
+    rec.kind = GDP_WATCHER_REC_NOT_MONITORED;
     (void)gdp_strlcpy(rec.uuid, GPU_A, sizeof rec.uuid);
     apply(&f, rec, 0);
     assert_int_equal(f.res.outcome, GDP_HEALTH_NOT_MONITORED);
-    rec.kind = GDP_HEALTH_REC_DROPPED;
+    rec.kind = GDP_WATCHER_REC_DROPPED;
     apply(&f, rec, 0);
     assert_int_equal(f.res.outcome, GDP_HEALTH_DROPPED);
     assert_string_equal(health_of(&f), "111110");
@@ -259,11 +259,11 @@ registration_failure_ends_when_registered_again(void **state _unused_)
 {
     struct gdp_health_config cfg = config_from(NULL, NULL);
     struct fixture f = fixture_new(&cfg);
-    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_REGISTER_FAILED};
+    struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_REGISTER_FAILED};
     (void)gdp_strlcpy(rec.uuid, GPU_A, sizeof rec.uuid);
     apply(&f, rec, 0);
     assert_string_equal(health_of(&f), "000010");
-    rec.kind = GDP_HEALTH_REC_REGISTERED;
+    rec.kind = GDP_WATCHER_REC_REGISTERED;
     apply(&f, rec, 1);
     assert_int_equal(f.res.n_changes, 4);
     assert_string_equal(health_of(&f), "111110");
@@ -272,9 +272,9 @@ registration_failure_ends_when_registered_again(void **state _unused_)
     /* with recovery off it stays unhealthy */
     struct gdp_health_config off = config_from("GDP_HEALTH_RECOVERY=off", NULL);
     f = fixture_new(&off);
-    rec.kind = GDP_HEALTH_REC_REGISTER_FAILED;
+    rec.kind = GDP_WATCHER_REC_REGISTER_FAILED;
     apply(&f, rec, 0);
-    rec.kind = GDP_HEALTH_REC_REGISTERED;
+    rec.kind = GDP_WATCHER_REC_REGISTERED;
     apply(&f, rec, 1);
     assert_string_equal(health_of(&f), "000010");
     fixture_done(&f);
@@ -285,7 +285,7 @@ registration_failure_marks_gpu_for_good(void **state _unused_)
 {
     struct gdp_health_config cfg = config_from(NULL, NULL);
     struct fixture f = fixture_new(&cfg);
-    struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_REGISTER_FAILED};
+    struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_REGISTER_FAILED};
     (void)gdp_strlcpy(rec.uuid, GPU_A, sizeof rec.uuid);
     (void)gdp_strlcpy(rec.detail, "nvmlDeviceRegisterEvents: Unknown Error (code 999)",
                       sizeof rec.detail);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The NVML health thread (see health.h). It owns its event set and its per-GPU bookkeeping
+ * The NVML watcher thread (see watcher.h). It owns its event set and its per-GPU bookkeeping
  * (handle, whether the GPU is registered, the probe result last reported); nothing of it is
  * shared with the loop thread except through posted records.
  *
  * Thread safety, in detail:
- *  - struct gdp_health is written by gdp_health_start() before pthread_create() (which orders
+ *  - struct gdp_watcher is written by gdp_watcher_start() before pthread_create() (which orders
  *    those writes before the thread's reads) and read by the loop thread again only after
  *    pthread_join(). While the thread runs, the loop thread touches only `stop` (atomic) and
  *    `mu`/`cv` (to wake a back-off sleep).
@@ -18,7 +18,7 @@
  *  - The thread never logs: the loop thread logs what the records say.
  *  - All signals are blocked in the thread, so signalfd delivery stays on the loop thread.
  */
-#include "nvml/health.h"
+#include "nvml/watcher.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -48,8 +48,8 @@ struct watched {
     bool register_failed;           /* the loop was told REGISTER_FAILED; retried at each probe */
 };
 
-struct gdp_health {
-    struct gdp_health_opts opts; /* opts.uuids is not kept: see gpus */
+struct gdp_watcher {
+    struct gdp_watcher_opts opts; /* opts.uuids is not kept: see gpus */
     struct watched *gpus;
     size_t n_gpus;
     struct gdp_nvml_event_set *set;
@@ -58,27 +58,27 @@ struct gdp_health {
     uint64_t next_probe_ms;
     atomic_bool stop;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by gdp_health_stop() */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by gdp_watcher_stop() */
     pthread_t tid;
 };
 
 const char *
-gdp_health_kind_name(uint32_t kind)
+gdp_watcher_kind_name(uint32_t kind)
 {
     switch (kind) {
-    case GDP_HEALTH_REC_EVENT:
+    case GDP_WATCHER_REC_EVENT:
         return "event";
-    case GDP_HEALTH_REC_WAIT_ERROR:
+    case GDP_WATCHER_REC_WAIT_ERROR:
         return "wait-error";
-    case GDP_HEALTH_REC_PROBE:
+    case GDP_WATCHER_REC_PROBE:
         return "probe";
-    case GDP_HEALTH_REC_REGISTER_FAILED:
+    case GDP_WATCHER_REC_REGISTER_FAILED:
         return "registration-failure";
-    case GDP_HEALTH_REC_NOT_MONITORED:
+    case GDP_WATCHER_REC_NOT_MONITORED:
         return "not-monitored";
-    case GDP_HEALTH_REC_DROPPED:
+    case GDP_WATCHER_REC_DROPPED:
         return "dropped";
-    case GDP_HEALTH_REC_REGISTERED:
+    case GDP_WATCHER_REC_REGISTERED:
         return "registered";
     default:
         return "unknown";
@@ -86,7 +86,7 @@ gdp_health_kind_name(uint32_t kind)
 }
 
 static bool
-post_raw(struct gdp_health *h, struct gdp_health_record *rec)
+post_raw(struct gdp_watcher *h, struct gdp_watcher_record *rec)
 {
     rec->generation = h->opts.generation;
     return gdp_loop_post(h->opts.loop, rec) == 0;
@@ -94,12 +94,12 @@ post_raw(struct gdp_health *h, struct gdp_health_record *rec)
 
 /* Posts the pending drop count, if any. Returns false when the queue is still full. */
 static bool
-flush_dropped(struct gdp_health *h)
+flush_dropped(struct gdp_watcher *h)
 {
     if (h->dropped == 0) {
         return true;
     }
-    struct gdp_health_record d = {.kind = GDP_HEALTH_REC_DROPPED, .gpu = -1, .count = h->dropped};
+    struct gdp_watcher_record d = {.kind = GDP_WATCHER_REC_DROPPED, .gpu = -1, .count = h->dropped};
     if (!post_raw(h, &d)) {
         return false;
     }
@@ -109,7 +109,7 @@ flush_dropped(struct gdp_health *h)
 
 /* Posts rec after any pending drop count. Returns true when rec was queued. */
 static bool
-post(struct gdp_health *h, struct gdp_health_record *rec)
+post(struct gdp_watcher *h, struct gdp_watcher_record *rec)
 {
     if (!flush_dropped(h) || !post_raw(h, rec)) {
         h->dropped++;
@@ -118,17 +118,18 @@ post(struct gdp_health *h, struct gdp_health_record *rec)
     return true;
 }
 
-static struct gdp_health_record
-gpu_record(const struct gdp_health *h, enum gdp_health_kind kind, size_t i)
+static struct gdp_watcher_record
+gpu_record(const struct gdp_watcher *h, enum gdp_watcher_kind kind, size_t i)
 {
-    struct gdp_health_record rec = {
+    struct gdp_watcher_record rec = {
             .kind = kind, .gpu = (int32_t)i, .gi = GDP_NVML_NO_ID, .ci = GDP_NVML_NO_ID};
     (void)gdp_strlcpy(rec.uuid, h->gpus[i].uuid, sizeof rec.uuid);
     return rec;
 }
 
 static void
-set_failure(const struct gdp_health *h, struct gdp_health_record *rec, const struct gdp_diag *diag)
+set_failure(const struct gdp_watcher *h, struct gdp_watcher_record *rec,
+            const struct gdp_diag *diag)
 {
     int rc = gdp_nvml_last_return(h->opts.nv);
     rec->nvml_rc = rc != 0 ? rc : 999; /* 0 would read as success: NVML_ERROR_UNKNOWN */
@@ -138,9 +139,9 @@ set_failure(const struct gdp_health *h, struct gdp_health_record *rec, const str
 /* Tells the loop that GPU i, reported REGISTER_FAILED, is watched again (retried if the
  * record does not fit the queue). */
 static void
-report_registered(struct gdp_health *h, size_t i)
+report_registered(struct gdp_watcher *h, size_t i)
 {
-    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_REGISTERED, i);
+    struct gdp_watcher_record rec = gpu_record(h, GDP_WATCHER_REC_REGISTERED, i);
     if (post(h, &rec)) {
         h->gpus[i].register_failed = false;
     }
@@ -148,14 +149,14 @@ report_registered(struct gdp_health *h, size_t i)
 
 /* Reports a failure to register GPU i once per streak; the probe retries it. */
 static void
-report_register_failure(struct gdp_health *h, size_t i, const struct gdp_diag *diag)
+report_register_failure(struct gdp_watcher *h, size_t i, const struct gdp_diag *diag)
 {
     struct watched *g = &h->gpus[i];
     g->need_register = true;
     if (g->register_failed) {
         return;
     }
-    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_REGISTER_FAILED, i);
+    struct gdp_watcher_record rec = gpu_record(h, GDP_WATCHER_REC_REGISTER_FAILED, i);
     set_failure(h, &rec, diag);
     g->register_failed = post(h, &rec);
 }
@@ -165,7 +166,7 @@ report_register_failure(struct gdp_health *h, size_t i, const struct gdp_diag *d
  * registers it again once it answers; another failure is reported and retried at each probe.
  */
 static void
-register_gpu(struct gdp_health *h, size_t i)
+register_gpu(struct gdp_watcher *h, size_t i)
 {
     struct watched *g = &h->gpus[i];
     struct gdp_diag diag = {0};
@@ -197,7 +198,7 @@ register_gpu(struct gdp_health *h, size_t i)
         report_register_failure(h, i, &diag);
         return;
     }
-    struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_NOT_MONITORED, i);
+    struct gdp_watcher_record rec = gpu_record(h, GDP_WATCHER_REC_NOT_MONITORED, i);
     if (r >= 0) {
         (void)snprintf(rec.detail, sizeof rec.detail,
                        "supports none of the XID/ECC event types (supported mask 0x%llx)",
@@ -210,13 +211,13 @@ register_gpu(struct gdp_health *h, size_t i)
 
 /* Creates the event set (if missing) and registers every GPU on it. */
 static void
-register_all(struct gdp_health *h)
+register_all(struct gdp_watcher *h)
 {
     struct gdp_diag diag = {0};
     if (h->set == NULL && gdp_nvml_event_set_new(h->opts.nv, &h->set, &diag) < 0) {
         /* like NVIDIA's plugin: without an event set, no GPU is event-monitored */
         for (size_t i = 0; i < h->n_gpus; i++) {
-            struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_NOT_MONITORED, i);
+            struct gdp_watcher_record rec = gpu_record(h, GDP_WATCHER_REC_NOT_MONITORED, i);
             set_failure(h, &rec, &diag);
             (void)post(h, &rec);
         }
@@ -233,7 +234,7 @@ register_all(struct gdp_health *h)
  * handle and registration may be gone with the GPU.
  */
 static void
-probe_gpu(struct gdp_health *h, size_t i)
+probe_gpu(struct gdp_watcher *h, size_t i)
 {
     struct watched *g = &h->gpus[i];
     struct gdp_diag diag = {0};
@@ -246,7 +247,7 @@ probe_gpu(struct gdp_health *h, size_t i)
     }
     bool failing = r < 0;
     if (failing != g->failing) {
-        struct gdp_health_record rec = gpu_record(h, GDP_HEALTH_REC_PROBE, i);
+        struct gdp_watcher_record rec = gpu_record(h, GDP_WATCHER_REC_PROBE, i);
         if (failing) {
             set_failure(h, &rec, &diag);
         }
@@ -263,7 +264,7 @@ probe_gpu(struct gdp_health *h, size_t i)
 }
 
 static void
-probe_all(struct gdp_health *h)
+probe_all(struct gdp_watcher *h)
 {
     for (size_t i = 0; i < h->n_gpus && !atomic_load(&h->stop); i++) {
         probe_gpu(h, i);
@@ -272,7 +273,7 @@ probe_all(struct gdp_health *h)
 
 /* Sleeps up to ms, returning early when the thread is asked to stop. */
 static void
-sleep_ms(struct gdp_health *h, unsigned ms)
+sleep_ms(struct gdp_watcher *h, unsigned ms)
 {
     struct timespec deadline;
     (void)clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -293,7 +294,7 @@ sleep_ms(struct gdp_health *h, unsigned ms)
 
 /* The index of the watched GPU an event names, or -1 (then *uuid holds what NVML said). */
 static int32_t
-event_gpu(struct gdp_health *h, const struct gdp_nvml_event *ev, char *uuid, size_t len)
+event_gpu(struct gdp_watcher *h, const struct gdp_nvml_event *ev, char *uuid, size_t len)
 {
     struct gdp_diag diag = {0};
     for (size_t i = 0; i < h->n_gpus; i++) {
@@ -315,10 +316,10 @@ event_gpu(struct gdp_health *h, const struct gdp_nvml_event *ev, char *uuid, siz
 }
 
 static void
-post_event(struct gdp_health *h, const struct gdp_nvml_event *ev)
+post_event(struct gdp_watcher *h, const struct gdp_nvml_event *ev)
 {
-    struct gdp_health_record rec = {
-            .kind = GDP_HEALTH_REC_EVENT,
+    struct gdp_watcher_record rec = {
+            .kind = GDP_WATCHER_REC_EVENT,
             .event_type = ev->type,
             .xid = ev->data,
             .gi = ev->gi,
@@ -344,11 +345,11 @@ backoff_ms(uint64_t failures)
  * A set that keeps failing is rebuilt.
  */
 static void
-wait_failed(struct gdp_health *h, const struct gdp_diag *diag)
+wait_failed(struct gdp_watcher *h, const struct gdp_diag *diag)
 {
     uint64_t n = ++h->wait_failures;
     if ((n & (n - 1)) == 0) {
-        struct gdp_health_record rec = {.kind = GDP_HEALTH_REC_WAIT_ERROR, .gpu = -1, .count = n};
+        struct gdp_watcher_record rec = {.kind = GDP_WATCHER_REC_WAIT_ERROR, .gpu = -1, .count = n};
         set_failure(h, &rec, diag);
         (void)post(h, &rec);
     }
@@ -362,7 +363,7 @@ wait_failed(struct gdp_health *h, const struct gdp_diag *diag)
 }
 
 static void
-wait_once(struct gdp_health *h, unsigned timeout_ms)
+wait_once(struct gdp_watcher *h, unsigned timeout_ms)
 {
     struct gdp_diag diag = {0};
     struct gdp_nvml_event ev;
@@ -384,7 +385,7 @@ wait_once(struct gdp_health *h, unsigned timeout_ms)
 
 /* How long the next wait may take: until the next probe, at most the wait timeout. */
 static unsigned
-wait_budget(const struct gdp_health *h, uint64_t now)
+wait_budget(const struct gdp_watcher *h, uint64_t now)
 {
     uint64_t budget = h->opts.wait_timeout_ms;
     if (h->opts.probe_interval_ms > 0 && h->next_probe_ms - now < budget) {
@@ -396,7 +397,7 @@ wait_budget(const struct gdp_health *h, uint64_t now)
 static void *
 run(void *arg)
 {
-    struct gdp_health *h = arg;
+    struct gdp_watcher *h = arg;
 
     register_all(h);
     probe_all(h);
@@ -416,15 +417,15 @@ run(void *arg)
 }
 
 static int
-check_opts(const struct gdp_health_opts *opts, struct gdp_diag *diag)
+check_opts(const struct gdp_watcher_opts *opts, struct gdp_diag *diag)
 {
     if (opts == NULL || opts->nv == NULL || opts->loop == NULL ||
         (opts->uuids == NULL && opts->n_uuids > 0)) {
         return gdp_diag_set(diag, -EINVAL, "health: missing NVML handle, loop or UUID list");
     }
-    if (opts->n_uuids > GDP_HEALTH_MAX_GPUS) {
+    if (opts->n_uuids > GDP_WATCHER_MAX_GPUS) {
         return gdp_diag_set(diag, -EINVAL, "health: %zu GPUs, at most %d can be watched",
-                            opts->n_uuids, GDP_HEALTH_MAX_GPUS);
+                            opts->n_uuids, GDP_WATCHER_MAX_GPUS);
     }
     for (size_t i = 0; i < opts->n_uuids; i++) {
         if (opts->uuids[i] == NULL || opts->uuids[i][0] == '\0' ||
@@ -436,7 +437,7 @@ check_opts(const struct gdp_health_opts *opts, struct gdp_diag *diag)
 }
 
 static void
-health_free(struct gdp_health *h)
+health_free(struct gdp_watcher *h)
 {
     (void)pthread_cond_destroy(&h->cv);
     (void)pthread_mutex_destroy(&h->mu);
@@ -444,10 +445,10 @@ health_free(struct gdp_health *h)
     free(h);
 }
 
-static struct gdp_health *
-health_new(const struct gdp_health_opts *opts)
+static struct gdp_watcher *
+health_new(const struct gdp_watcher_opts *opts)
 {
-    struct gdp_health *h = gdp_calloc(1, sizeof *h);
+    struct gdp_watcher *h = gdp_calloc(1, sizeof *h);
     pthread_condattr_t ca;
 
     h->opts = *opts;
@@ -471,13 +472,14 @@ health_new(const struct gdp_health_opts *opts)
 }
 
 int
-gdp_health_start(const struct gdp_health_opts *opts, struct gdp_health **ret, struct gdp_diag *diag)
+gdp_watcher_start(const struct gdp_watcher_opts *opts, struct gdp_watcher **ret,
+                  struct gdp_diag *diag)
 {
     int r = check_opts(opts, diag);
     if (r < 0) {
         return r;
     }
-    struct gdp_health *h = health_new(opts);
+    struct gdp_watcher *h = health_new(opts);
     sigset_t all, old;
     /* the thread inherits a full mask: signals stay with the loop's signalfd */
     (void)sigfillset(&all);
@@ -493,7 +495,7 @@ gdp_health_start(const struct gdp_health_opts *opts, struct gdp_health **ret, st
 }
 
 void
-gdp_health_stop(struct gdp_health *h)
+gdp_watcher_stop(struct gdp_watcher *h)
 {
     if (h == NULL) {
         return;

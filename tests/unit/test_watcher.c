@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for nvml/health.c: the health thread against the mock NVML (MOCK_NVML_LIB, set
+ * Unit tests for nvml/watcher.c: the health thread against the mock NVML (MOCK_NVML_LIB, set
  * by CMake) on the h100x2-mig-mixed node, driven through the mock's control FIFO, with its
  * records arriving through a real gdp_loop and applied to a gpu/health.c state. The mock
  * reads its node file once per process, so every test shares one NVML and one node; each
@@ -25,8 +25,8 @@
 #include "core/util.h"
 #include "gpu/device.h"
 #include "gpu/health.h"
-#include "nvml/health.h"
 #include "nvml/nvml.h"
+#include "nvml/watcher.h"
 
 #define WAIT_MS  100u
 #define PROBE_MS 100ull
@@ -40,7 +40,7 @@ static const char *gpu_uuids[2];
 
 struct ctx {
     struct gdp_loop *loop;
-    struct gdp_health_record recs[MAX_RECS];
+    struct gdp_watcher_record recs[MAX_RECS];
     size_t n;         /* stored */
     size_t total;     /* received */
     uint64_t seen_ms; /* when the last record arrived */
@@ -96,8 +96,8 @@ setup(void **state _unused_)
     gpu_uuids[0] = node->devices[0].uuid;
     gpu_uuids[1] = node->devices[5].uuid;
     assert_int_equal(gdp_loop_new(&ctx.loop, &diag), 0);
-    assert_int_equal(gdp_loop_set_post_handler(ctx.loop, sizeof(struct gdp_health_record),
-                                               GDP_HEALTH_QUEUE_RECORDS, on_record, &ctx, &diag),
+    assert_int_equal(gdp_loop_set_post_handler(ctx.loop, sizeof(struct gdp_watcher_record),
+                                               GDP_WATCHER_QUEUE_RECORDS, on_record, &ctx, &diag),
                      0);
     return 0;
 }
@@ -113,29 +113,29 @@ teardown(void **state _unused_)
     return 0;
 }
 
-static struct gdp_health *
+static struct gdp_watcher *
 start(uint32_t generation)
 {
-    struct gdp_health_opts opts = {.nv = nv,
-                                   .loop = ctx.loop,
-                                   .uuids = gpu_uuids,
-                                   .n_uuids = 2,
-                                   .probe_interval_ms = PROBE_MS,
-                                   .wait_timeout_ms = WAIT_MS,
-                                   .generation = generation};
-    struct gdp_health *h = NULL;
+    struct gdp_watcher_opts opts = {.nv = nv,
+                                    .loop = ctx.loop,
+                                    .uuids = gpu_uuids,
+                                    .n_uuids = 2,
+                                    .probe_interval_ms = PROBE_MS,
+                                    .wait_timeout_ms = WAIT_MS,
+                                    .generation = generation};
+    struct gdp_watcher *h = NULL;
     struct gdp_diag diag = {0};
     ctx.n = ctx.total = 0;
-    assert_int_equal(gdp_health_start(&opts, &h, &diag), 0);
+    assert_int_equal(gdp_watcher_start(&opts, &h, &diag), 0);
     return h;
 }
 
 /* Stops h, checking that the join is prompt, then drains and clears what is left. */
 static void
-stop(struct gdp_health *h)
+stop(struct gdp_watcher *h)
 {
     uint64_t t0 = gdp_loop_now_ms();
-    gdp_health_stop(h);
+    gdp_watcher_stop(h);
     uint64_t took = gdp_loop_now_ms() - t0;
     assert_true(took < WAIT_MS + 200);
     control("clear");
@@ -145,13 +145,13 @@ stop(struct gdp_health *h)
 }
 
 /* The first stored record from index `from` of this kind (and GPU, if >= 0), or NULL. */
-static const struct gdp_health_record *
+static const struct gdp_watcher_record *
 find(size_t from, uint32_t kind, int gpu, uint64_t xid)
 {
     for (size_t i = from; i < ctx.n; i++) {
-        const struct gdp_health_record *r = &ctx.recs[i];
+        const struct gdp_watcher_record *r = &ctx.recs[i];
         if (r->kind == kind && (gpu < 0 || r->gpu == gpu) &&
-            (kind != GDP_HEALTH_REC_EVENT || r->xid == xid)) {
+            (kind != GDP_WATCHER_REC_EVENT || r->xid == xid)) {
             return r;
         }
     }
@@ -159,11 +159,11 @@ find(size_t from, uint32_t kind, int gpu, uint64_t xid)
 }
 
 /* Runs the loop until find() succeeds or timeout_ms passes. */
-static const struct gdp_health_record *
+static const struct gdp_watcher_record *
 await(size_t from, uint32_t kind, int gpu, uint64_t xid, uint64_t timeout_ms)
 {
     uint64_t deadline = gdp_loop_now_ms() + timeout_ms;
-    const struct gdp_health_record *r;
+    const struct gdp_watcher_record *r;
     while ((r = find(from, kind, gpu, xid)) == NULL && gdp_loop_now_ms() < deadline) {
         assert_true(gdp_loop_run_once(ctx.loop, 10) >= 0);
     }
@@ -173,12 +173,12 @@ await(size_t from, uint32_t kind, int gpu, uint64_t xid, uint64_t timeout_ms)
 static void
 xid_record_reaches_the_loop(void **state _unused_)
 {
-    struct gdp_health *h = start(7);
+    struct gdp_watcher *h = start(7);
     /* let the thread register before injecting: an event before registration is lost */
-    assert_null(await(0, GDP_HEALTH_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
+    assert_null(await(0, GDP_WATCHER_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
     uint64_t t0 = gdp_loop_now_ms();
     control("xid %s 48", gpu_uuids[1]);
-    const struct gdp_health_record *r = await(0, GDP_HEALTH_REC_EVENT, 1, 48, 2000);
+    const struct gdp_watcher_record *r = await(0, GDP_WATCHER_REC_EVENT, 1, 48, 2000);
     assert_non_null(r);
     assert_true(ctx.seen_ms - t0 < 500);
     assert_int_equal(r->generation, 7);
@@ -206,12 +206,12 @@ xid_record_reaches_the_loop(void **state _unused_)
 static void
 mig_event_carries_gi_and_ci(void **state _unused_)
 {
-    struct gdp_health *h = start(1);
+    struct gdp_watcher *h = start(1);
     const struct gdp_device *mig = &node->devices[3];
     assert_int_equal(mig->kind, GDP_DEVICE_MIG);
-    assert_null(await(0, GDP_HEALTH_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
+    assert_null(await(0, GDP_WATCHER_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
     control("xid %s 31", mig->uuid);
-    const struct gdp_health_record *r = await(0, GDP_HEALTH_REC_EVENT, 0, 31, 2000);
+    const struct gdp_watcher_record *r = await(0, GDP_WATCHER_REC_EVENT, 0, 31, 2000);
     assert_non_null(r);
     assert_int_equal(r->gi, mig->gi);
     assert_int_equal(r->ci, mig->ci);
@@ -221,43 +221,43 @@ mig_event_carries_gi_and_ci(void **state _unused_)
 static void
 lost_and_back_found_by_the_probe(void **state _unused_)
 {
-    struct gdp_health *h = start(1);
-    assert_null(await(0, GDP_HEALTH_REC_PROBE, -1, 0, 2 * PROBE_MS));
+    struct gdp_watcher *h = start(1);
+    assert_null(await(0, GDP_WATCHER_REC_PROBE, -1, 0, 2 * PROBE_MS));
     control("lost %s", gpu_uuids[0]);
-    const struct gdp_health_record *r = await(0, GDP_HEALTH_REC_PROBE, 0, 0, 2000);
+    const struct gdp_watcher_record *r = await(0, GDP_WATCHER_REC_PROBE, 0, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->nvml_rc, GDP_NVML_RC_GPU_IS_LOST);
     assert_non_null(strstr(r->detail, "code 15"));
     size_t mark = ctx.n;
     /* the GPU does not answer: nothing more to report while it stays lost */
-    assert_null(await(mark, GDP_HEALTH_REC_PROBE, -1, 0, 3 * PROBE_MS));
+    assert_null(await(mark, GDP_WATCHER_REC_PROBE, -1, 0, 3 * PROBE_MS));
     control("back %s", gpu_uuids[0]);
-    r = await(mark, GDP_HEALTH_REC_PROBE, 0, 0, 2000);
+    r = await(mark, GDP_WATCHER_REC_PROBE, 0, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->nvml_rc, 0);
     /* registered again: events flow */
     mark = ctx.n;
     control("xid %s 79", gpu_uuids[0]);
-    assert_non_null(await(mark, GDP_HEALTH_REC_EVENT, 0, 79, 2000));
-    assert_null(find(0, GDP_HEALTH_REC_PROBE, 1, 0)); /* GPU 1 was never in trouble */
+    assert_non_null(await(mark, GDP_WATCHER_REC_EVENT, 0, 79, 2000));
+    assert_null(find(0, GDP_WATCHER_REC_PROBE, 1, 0)); /* GPU 1 was never in trouble */
     stop(h);
 }
 
 static void
 failed_wait_marks_nothing(void **state _unused_)
 {
-    struct gdp_health *h = start(1);
+    struct gdp_watcher *h = start(1);
     control("fail nvmlEventSetWait_v2 UNKNOWN once");
-    const struct gdp_health_record *r = await(0, GDP_HEALTH_REC_WAIT_ERROR, -1, 0, 2000);
+    const struct gdp_watcher_record *r = await(0, GDP_WATCHER_REC_WAIT_ERROR, -1, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->count, 1);
     assert_int_equal(r->nvml_rc, 999);
     assert_non_null(strstr(r->detail, "nvmlEventSetWait_v2"));
     /* the probe right after the failure finds both GPUs answering: no probe record */
-    (void)await(0, GDP_HEALTH_REC_PROBE, -1, 0, 3 * PROBE_MS);
-    assert_null(find(0, GDP_HEALTH_REC_PROBE, -1, 0));
+    (void)await(0, GDP_WATCHER_REC_PROBE, -1, 0, 3 * PROBE_MS);
+    assert_null(find(0, GDP_WATCHER_REC_PROBE, -1, 0));
     control("xid %s 79", gpu_uuids[1]);
-    assert_non_null(await(0, GDP_HEALTH_REC_EVENT, 1, 79, 2000));
+    assert_non_null(await(0, GDP_WATCHER_REC_EVENT, 1, 79, 2000));
     stop(h);
 }
 
@@ -266,19 +266,19 @@ registration_problems_are_reported(void **state _unused_)
 {
     control("fail nvmlDeviceRegisterEvents UNKNOWN once %s", gpu_uuids[0]);
     control("fail nvmlDeviceGetSupportedEventTypes NOT_SUPPORTED once %s", gpu_uuids[1]);
-    struct gdp_health *h = start(1);
-    const struct gdp_health_record *r = await(0, GDP_HEALTH_REC_REGISTER_FAILED, 0, 0, 2000);
+    struct gdp_watcher *h = start(1);
+    const struct gdp_watcher_record *r = await(0, GDP_WATCHER_REC_REGISTER_FAILED, 0, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->nvml_rc, 999);
     assert_non_null(strstr(r->detail, "nvmlDeviceRegisterEvents"));
-    r = await(0, GDP_HEALTH_REC_NOT_MONITORED, 1, 0, 2000);
+    r = await(0, GDP_WATCHER_REC_NOT_MONITORED, 1, 0, 2000);
     assert_non_null(r);
     assert_int_equal(r->nvml_rc, GDP_NVML_RC_NOT_SUPPORTED);
     /* the failure was once: the next probe registers GPU 0 and says so, once */
-    assert_non_null(await(0, GDP_HEALTH_REC_REGISTERED, 0, 0, 2000));
+    assert_non_null(await(0, GDP_WATCHER_REC_REGISTERED, 0, 0, 2000));
     size_t mark = ctx.n;
-    assert_null(await(mark, GDP_HEALTH_REC_REGISTERED, -1, 0, 3 * PROBE_MS));
-    assert_null(find(0, GDP_HEALTH_REC_REGISTERED, 1, 0)); /* never failed: nothing to say */
+    assert_null(await(mark, GDP_WATCHER_REC_REGISTERED, -1, 0, 3 * PROBE_MS));
+    assert_null(find(0, GDP_WATCHER_REC_REGISTERED, 1, 0)); /* never failed: nothing to say */
     stop(h);
 }
 
@@ -302,7 +302,7 @@ on_tick(struct gdp_loop *loop _unused_, struct gdp_loop_timer *t _unused_, void 
 static void
 event_storm_stays_bounded(void **state _unused_)
 {
-    struct gdp_health *h = start(1);
+    struct gdp_watcher *h = start(1);
     struct gdp_health_config cfg = {0};
     assert_int_equal(gdp_health_config_parse(NULL, &cfg, NULL, NULL), 0);
     struct gdp_health_state *st = gdp_health_state_new(&cfg, node);
@@ -310,7 +310,7 @@ event_storm_stays_bounded(void **state _unused_)
     struct gdp_loop_timer *timer = NULL;
     assert_int_equal(gdp_loop_timer_new(ctx.loop, on_tick, &tk, &timer, NULL), 0);
     assert_int_equal(gdp_loop_timer_set(timer, 10, 10), 0);
-    assert_null(await(0, GDP_HEALTH_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
+    assert_null(await(0, GDP_WATCHER_REC_REGISTER_FAILED, -1, 0, 2 * PROBE_MS));
 
     uint64_t t0 = gdp_loop_now_ms();
     for (int i = 0; i < 1000; i++) {
@@ -321,7 +321,7 @@ event_storm_stays_bounded(void **state _unused_)
     }
     assert_true(gdp_loop_now_ms() - t0 < 1000);
     control("xid %s 94", gpu_uuids[1]);
-    assert_non_null(await(0, GDP_HEALTH_REC_EVENT, 1, 94, 3000));
+    assert_non_null(await(0, GDP_WATCHER_REC_EVENT, 1, 94, 3000));
 
     size_t changes = 0;
     for (size_t i = 0; i < ctx.n; i++) {
@@ -342,17 +342,17 @@ event_storm_stays_bounded(void **state _unused_)
 static void
 start_rejects_bad_options(void **state _unused_)
 {
-    struct gdp_health *h = NULL;
+    struct gdp_watcher *h = NULL;
     struct gdp_diag diag = {0};
     const char *bad[] = {""};
-    struct gdp_health_opts opts = {.nv = nv, .loop = ctx.loop, .uuids = bad, .n_uuids = 1};
-    assert_int_equal(gdp_health_start(&opts, &h, &diag), -EINVAL);
+    struct gdp_watcher_opts opts = {.nv = nv, .loop = ctx.loop, .uuids = bad, .n_uuids = 1};
+    assert_int_equal(gdp_watcher_start(&opts, &h, &diag), -EINVAL);
     assert_non_null(strstr(diag.msg, "GPU 0"));
     opts.loop = NULL;
-    assert_int_equal(gdp_health_start(&opts, &h, &diag), -EINVAL);
+    assert_int_equal(gdp_watcher_start(&opts, &h, &diag), -EINVAL);
     assert_null(h);
-    gdp_health_stop(NULL);
-    assert_string_equal(gdp_health_kind_name(GDP_HEALTH_REC_DROPPED), "dropped");
+    gdp_watcher_stop(NULL);
+    assert_string_equal(gdp_watcher_kind_name(GDP_WATCHER_REC_DROPPED), "dropped");
 }
 
 int
