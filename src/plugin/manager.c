@@ -457,6 +457,9 @@ gdp_manager_free(struct gdp_manager *m)
     if (m == NULL) {
         return;
     }
+    /* stopping the health thread applies its last records: their changes reach no hook now
+     * (serve's label writer is gone by then) */
+    m->on_snapshot = NULL;
     gdp_health_state_free(gdp_manager_health_stop(m));
     gdp_loop_timer_free(m->health_timer);
     gdp_observe_free(m);
