@@ -17,7 +17,7 @@
 static void
 usage(FILE *f)
 {
-    (void)fputs("Usage: gpu-device-plugin config print [flags]\n"
+    (void)fputs("Usage: gpu-device-plugin config print [--all] [flags]\n"
                 "       gpu-device-plugin config check [--strict-config] FILE...\n"
                 "\n"
                 "print: the effective configuration (defaults, then the config file, then "
@@ -25,6 +25,10 @@ usage(FILE *f)
                 "       variables and flags) as a v1 config file in JSON. Takes the flags of "
                 "serve\n"
                 "       (see 'gpu-device-plugin serve --help'), including --config-file.\n"
+                "       --all: every setting of serve instead, the file's and those a file "
+                "cannot\n"
+                "       hold (flags, environment-only variables), as {\"config\": FILE, "
+                "\"settings\": {...}}.\n"
                 "check: validates each FILE as a v1 config file (YAML or JSON); prints "
                 "\"FILE: ok\" or the\n"
                 "       error with its line and column. Exit status 1 if any FILE is invalid.\n",
@@ -39,12 +43,41 @@ print_warnings(const struct gdp_config *cfg)
     }
 }
 
+/* Removes "--all" from argv (every occurrence); returns whether it was there. */
+static bool
+take_all_flag(int *argc, char **argv)
+{
+    int k = 0;
+    bool all = false;
+    for (int i = 0; i < *argc; i++) {
+        if (streq(argv[i], "--all")) {
+            all = true;
+        } else {
+            argv[k++] = argv[i];
+        }
+    }
+    *argc = k;
+    return all;
+}
+
+static json_t *
+output_json(const struct gdp_config *cfg, bool all)
+{
+    json_t *file = gdp_config_to_json(cfg);
+    if (!all) {
+        return file;
+    }
+    return json_pack("{s:o, s:o}", "config", file, "settings",
+                     gdp_config_settings_json(cfg, GDP_CMD_SERVE));
+}
+
 static int
 config_print(int argc, char **argv, char **envp)
 {
     struct gdp_diag diag = {0};
     _cleanup_(gdp_config_done) struct gdp_config cfg = {0};
     gdp_config_init(&cfg);
+    bool all = take_all_flag(&argc, argv);
     int n = gdp_config_parse_args(&cfg, GDP_CMD_SERVE, argc, argv, envp, &diag);
     if (n >= 0 && cfg.help) {
         usage(stdout);
@@ -64,7 +97,7 @@ config_print(int argc, char **argv, char **envp)
         (void)fprintf(stderr, "gpu-device-plugin config print: %s\n", diag.msg);
         return GDP_EXIT_FAILURE;
     }
-    json_t *j = gdp_config_to_json(&cfg);
+    json_t *j = output_json(&cfg, all);
     r = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
     (void)fputc('\n', stdout);

@@ -42,16 +42,14 @@
 #include "resource/inventory.h"
 #include "resource/resources.h"
 
-#define MPS_CONTROL        "nvidia-cuda-mps-control"
-#define NVIDIA_SMI         "nvidia-smi"
-#define RETRY_DEFAULT_MS   30000
-#define TIMEOUT_DEFAULT_MS 60000
-#define ENV_MAX            4 /* extra environment entries a child gets */
-#define PROGRAM_NAME       "mps-control-daemon"
-#define MPS_ROOT_DEFAULT   "/mps" /* NVIDIA's fixed MPS root inside its containers */
-#define SHM_FALLBACK_KB    65536UL
-#define SHM_FLAGS          (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
-#define MEMINFO_MAX        (64u << 10)
+#define MPS_CONTROL      "nvidia-cuda-mps-control"
+#define NVIDIA_SMI       "nvidia-smi"
+#define ENV_MAX          4 /* extra environment entries a child gets */
+#define PROGRAM_NAME     "mps-control-daemon"
+#define MPS_ROOT_DEFAULT "/mps" /* NVIDIA's fixed MPS root inside its containers */
+#define SHM_FALLBACK_KB  65536UL
+#define SHM_FLAGS        (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+#define MEMINFO_MAX      (64u << 10)
 
 struct mps_cmd {
     int argc;
@@ -62,8 +60,6 @@ struct mps_cmd {
     bool *running; /* per plan daemon: started, so `quit` is owed */
     struct gdp_loop *loop;
     struct gdp_loop_timer *retry;
-    uint64_t retry_ms;
-    uint64_t timeout_ms;
     bool as_program; /* run as NVIDIA's `mps-control-daemon`: --mps-root defaults to /mps */
 };
 
@@ -73,14 +69,6 @@ struct child {
     const char *env[ENV_MAX + 1];
     const char *input;
 };
-
-static uint64_t
-env_ms(char **envp, const char *key, uint64_t def)
-{
-    const char *s = gdp_env_get(envp, key);
-    long v = 0;
-    return s != NULL && gdp_parse_long(s, 1, 86400000L, &v) == 0 ? (uint64_t)v : def;
-}
 
 static bool
 env_overridden(const char *entry, const char *const *extra)
@@ -242,10 +230,10 @@ run_child(const struct mps_cmd *m, const struct child *c, struct gdp_diag *diag)
         return gdp_diag_set(diag, r, "cannot run %s: %s", what, gdp_strerror(r));
     }
     int st = 0;
-    r = wait_bounded(pid, m->timeout_ms, &st);
+    r = wait_bounded(pid, (uint64_t)m->cfg.mps_command_timeout_ms, &st);
     if (r == -ETIMEDOUT) {
-        return gdp_diag_set(diag, r, "%s: no exit after %llu ms, killed", what,
-                            (unsigned long long)m->timeout_ms);
+        return gdp_diag_set(diag, r, "%s: no exit after %u ms, killed", what,
+                            m->cfg.mps_command_timeout_ms);
     }
     if (r < 0) {
         return gdp_diag_set(diag, r, "%s: waitpid: %s", what, gdp_strerror(r));
@@ -437,8 +425,8 @@ start_one(struct mps_cmd *m, size_t i)
     struct gdp_diag diag = {0};
     int r = daemon_start(m, i, &diag);
     if (r < 0) {
-        log_error("%s: starting the MPS control daemon: %s; retrying in %llu ms", d->resource,
-                  diag.msg, (unsigned long long)m->retry_ms);
+        log_error("%s: starting the MPS control daemon: %s; retrying in %u ms", d->resource,
+                  diag.msg, m->cfg.mps_retry_interval_ms);
         return r;
     }
     log_info("started MPS control daemon resource=%s gpus=%s thread_percentage=%u", d->resource,
@@ -453,7 +441,7 @@ write_ready(const struct mps_cmd *m)
     _cleanup_free_ char *ready = gdp_mps_ready_path(m->cfg.mps_root);
     int r = write_marker(ready, "", &diag);
     if (r < 0) {
-        log_error("%s; retrying in %llu ms", diag.msg, (unsigned long long)m->retry_ms);
+        log_error("%s; retrying in %u ms", diag.msg, m->cfg.mps_retry_interval_ms);
         return r;
     }
     log_info("all %zu MPS control daemons started; wrote %s", m->plan.n_daemons, ready);
@@ -475,7 +463,7 @@ start_all(struct mps_cmd *m)
     r = r < 0 ? r : write_ready(m);
     if (r < 0) {
         stop_all(m);
-        (void)gdp_loop_timer_set(m->retry, m->retry_ms, 0);
+        (void)gdp_loop_timer_set(m->retry, m->cfg.mps_retry_interval_ms, 0);
     }
 }
 
@@ -685,8 +673,6 @@ gdp_cmd_mps_control_daemon(int argc, char **argv, char **envp)
     }
     _cleanup_(mps_cmd_done) struct mps_cmd m = {
             .argc = argc, .argv = argv, .envp = envp, .as_program = as_program};
-    m.retry_ms = env_ms(envp, "GDP_MPS_RETRY_INTERVAL_MS", RETRY_DEFAULT_MS);
-    m.timeout_ms = env_ms(envp, "GDP_MPS_COMMAND_TIMEOUT_MS", TIMEOUT_DEFAULT_MS);
     struct gdp_diag diag = {0};
     struct gdp_config cfg = {0};
     struct gdp_mps_plan plan = {0};

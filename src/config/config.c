@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/options.h"
 #include "core/diag.h"
@@ -30,6 +31,13 @@ static const char *const format_names[] = {"text", "json", NULL};
 
 static const char *const bool_names[] = {"true", "false", "1",     "0",    "t",     "f", "T",
                                          "F",    "TRUE",  "FALSE", "True", "False", NULL};
+/* BOOL with .onoff: also these, in any case (true, false, 1, 0 of bool_names included) */
+static const char *const onoff_names[] = {"on",    "off", "yes", "no", "true",
+                                          "false", "1",   "0",   NULL};
+
+#define NS_PER_MS   INT64_C(1000000)
+#define NS_PER_HOUR (INT64_C(3600) * 1000 * NS_PER_MS)
+#define DAY_MS      86400000u
 
 _Static_assert(GDP_MIG_NONE == 0 && GDP_MIG_SINGLE == 1 && GDP_MIG_MIXED == 2, "mig_names");
 _Static_assert(GDP_ID_UUID == 0 && GDP_ID_INDEX == 1, "id_names");
@@ -569,34 +577,46 @@ const struct gdp_opt gdp_opts[] = {
                         "'xids') for every XID.",
         },
         {
-                OPT("health-recovery", STRING, health_recovery),
+                OPT("health-recovery", BOOL, health_recovery),
                 .implemented = true,
                 .env_only = true,
+                .onoff = true,
                 .scope = GDP_CMD_SERVE,
                 .env = STRS("GDP_HEALTH_RECOVERY"),
-                .def = "",
-                .help = "on (the default when empty) or off, also true/false, yes/no, 1/0: whether "
-                        "an unhealthy device can become healthy again (ours).",
+                .def = "on",
+                .help = "on or off (also true/false, yes/no, 1/0): whether an unhealthy device "
+                        "can become healthy again (ours).",
         },
         {
-                OPT("health-quiet-period", STRING, health_quiet_period),
+                OPT("health-quiet-period", DURATION, health_quiet_period_ns),
                 .implemented = true,
                 .env_only = true,
+                .bare_seconds = true,
+                .min_ns = 100 * NS_PER_MS,
+                .max_ns = 168 * NS_PER_HOUR,
+                .allowed = "expected a duration from 100ms to 168h such as 30s, 5m or 1m30s (a "
+                           "bare number is seconds)",
                 .scope = GDP_CMD_SERVE,
                 .env = STRS("GDP_HEALTH_QUIET_PERIOD"),
-                .def = "",
-                .help = "How long without fatal XIDs before a device recovers, from 100ms to "
-                        "168h; empty means 5m (ours).",
+                .def = "5m",
+                .help = "How long without fatal XIDs before a device recovers: 100ms to 168h "
+                        "(ours).",
         },
         {
-                OPT("health-probe-interval", STRING, health_probe_interval),
+                OPT("health-probe-interval", DURATION, health_probe_interval_ns),
                 .implemented = true,
                 .env_only = true,
+                .bare_seconds = true,
+                .zero_off = true,
+                .min_ns = 100 * NS_PER_MS,
+                .max_ns = NS_PER_HOUR,
+                .allowed = "expected 0 (off) or a duration from 100ms to 1h such as 5s or 500ms "
+                           "(a bare number is seconds)",
                 .scope = GDP_CMD_SERVE,
                 .env = STRS("GDP_HEALTH_PROBE_INTERVAL"),
-                .def = "",
-                .help = "How often every GPU is probed for being lost: 0 (off) or 100ms to 1h; "
-                        "empty means 5s (ours).",
+                .def = "5s",
+                .help = "How often every GPU is probed for being lost: 0 (off) or 100ms to 1h "
+                        "(ours).",
         },
         {
                 OPT("dev-root-ctr", STRING, dev_root_ctr_override),
@@ -637,24 +657,52 @@ const struct gdp_opt gdp_opts[] = {
                 .help = "Directory procfs is read under instead of / (tests and development).",
         },
         {
-                OPT("watchdog-interval-ms", STRING, watchdog_interval_ms),
+                OPT("watchdog-interval-ms", UINT, watchdog_interval_ms),
                 .implemented = true,
                 .env_only = true,
+                .min_value = 10,
+                .max_value = DAY_MS,
                 .scope = GDP_CMD_SERVE,
                 .env = STRS("GDP_WATCHDOG_INTERVAL_MS"),
-                .def = "",
-                .help = "Milliseconds between the registration watchdog's PodResources checks; "
-                        "empty means 30000 (docs/metrics.md) (ours).",
+                .def = "30000",
+                .help = "Milliseconds between the registration watchdog's PodResources checks "
+                        "(docs/metrics.md) (ours).",
         },
         {
-                OPT("watchdog-grace-ms", STRING, watchdog_grace_ms),
+                OPT("watchdog-grace-ms", UINT, watchdog_grace_ms),
                 .implemented = true,
                 .env_only = true,
+                .min_value = 10,
+                .max_value = DAY_MS,
                 .scope = GDP_CMD_SERVE,
                 .env = STRS("GDP_WATCHDOG_GRACE_MS"),
-                .def = "",
+                .def = "60000",
                 .help = "Milliseconds a drift between the kubelet's devices and ours may last "
-                        "before the resource registers again; empty means 60000 (ours).",
+                        "before the resource registers again (ours).",
+        },
+        {
+                OPT("mps-retry-interval-ms", UINT, mps_retry_interval_ms),
+                .implemented = true,
+                .env_only = true,
+                .min_value = 1,
+                .max_value = DAY_MS,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_MPS_RETRY_INTERVAL_MS"),
+                .def = "30000",
+                .help = "mps-control-daemon: milliseconds before a daemon that failed to start "
+                        "is tried again (docs/mps.md) (ours).",
+        },
+        {
+                OPT("mps-command-timeout-ms", UINT, mps_command_timeout_ms),
+                .implemented = true,
+                .env_only = true,
+                .min_value = 1,
+                .max_value = DAY_MS,
+                .scope = GDP_CMD_SERVE,
+                .env = STRS("GDP_MPS_COMMAND_TIMEOUT_MS"),
+                .def = "60000",
+                .help = "mps-control-daemon: milliseconds one nvidia-cuda-mps-control command may "
+                        "take (ours).",
         },
         {
                 OPT("rediscovery-interval", DURATION, rediscovery_interval_ns),
@@ -729,10 +777,17 @@ gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size)
     case GDP_OPT_BOOL:
     case GDP_OPT_OPTBOOL:
         (void)gdp_strlcpy(buf, "allowed values are ", size);
-        join_values(bool_names, buf, size);
+        join_values(o->onoff ? onoff_names : bool_names, buf, size);
         break;
     case GDP_OPT_DURATION:
-        (void)gdp_strlcpy(buf, "expected a duration such as 60s or 1m30s, or infinite", size);
+        (void)gdp_strlcpy(buf,
+                          o->allowed != NULL
+                                  ? o->allowed
+                                  : "expected a duration such as 60s or 1m30s, or infinite",
+                          size);
+        break;
+    case GDP_OPT_UINT:
+        (void)snprintf(buf, size, "allowed values are %u to %u", o->min_value, o->max_value);
         break;
     case GDP_OPT_ENUM:
     case GDP_OPT_SET:
@@ -775,6 +830,56 @@ parse_bool(const char *s, bool *ret)
         return -1;
     }
     *ret = idx % 2 == 0; /* bool_names alternates true, false spellings */
+    return 0;
+}
+
+/* A BOOL option's value: Go's spellings, and with .onoff also on/off and yes/no in any case. */
+static int
+parse_opt_bool(const struct gdp_opt *o, const char *s, bool *ret)
+{
+    if (!o->onoff) {
+        return parse_bool(s, ret);
+    }
+    for (size_t i = 0; onoff_names[i] != NULL; i++) {
+        if (strcasecmp(s, onoff_names[i]) == 0) {
+            *ret = i % 2 == 0; /* onoff_names alternates too */
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A DURATION option's value, within the option's range when it has one. */
+static int
+parse_opt_duration(const struct gdp_opt *o, const char *value, int64_t *ret)
+{
+    char with_unit[32];
+    if (o->bare_seconds && value[0] != '\0' && strspn(value, "0123456789") == strlen(value) &&
+        strlen(value) < sizeof with_unit - 1) {
+        (void)snprintf(with_unit, sizeof with_unit, "%ss", value);
+        value = with_unit;
+    }
+    int64_t ns = 0;
+    if (gdp_duration_parse(value, &ns) < 0) {
+        return -1;
+    }
+    bool in_range =
+            o->max_ns <= 0 || (ns >= o->min_ns && ns <= o->max_ns) || (o->zero_off && ns == 0);
+    if (!in_range) {
+        return -1;
+    }
+    *ret = ns;
+    return 0;
+}
+
+static int
+parse_opt_uint(const struct gdp_opt *o, const char *value, unsigned *ret)
+{
+    long v = 0;
+    if (gdp_parse_long(value, (long)o->min_value, (long)o->max_value, &v) < 0) {
+        return -1;
+    }
+    *ret = (unsigned)v;
     return 0;
 }
 
@@ -850,14 +955,14 @@ set_list(struct gdp_config *c, const struct gdp_opt *o, const char *value, bool 
     }
 }
 
-/* The types only gpu-feature-discovery's flags use. */
+/* The types whose field is not a bool, a string or a list: durations and optional bools. */
 static int
 set_gfd_value(struct gdp_config *c, const struct gdp_opt *o, const char *value, const char *origin,
               struct gdp_diag *diag)
 {
     bool b;
     if (o->type == GDP_OPT_DURATION) {
-        return gdp_duration_parse(value, field_of(c, o->off)) < 0
+        return parse_opt_duration(o, value, field_of(c, o->off)) < 0
                        ? bad_value(o, value, origin, diag)
                        : 0;
     }
@@ -879,7 +984,12 @@ gdp_opt_set(struct gdp_config *c, const struct gdp_opt *o, const char *value, bo
     size_t idx;
     switch (o->type) {
     case GDP_OPT_BOOL:
-        if (parse_bool(value, field_of(c, o->off)) < 0) {
+        if (parse_opt_bool(o, value, field_of(c, o->off)) < 0) {
+            return bad_value(o, value, origin, diag);
+        }
+        return 0;
+    case GDP_OPT_UINT:
+        if (parse_opt_uint(o, value, field_of(c, o->off)) < 0) {
             return bad_value(o, value, origin, diag);
         }
         return 0;

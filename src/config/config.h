@@ -187,17 +187,19 @@ struct gdp_config {
     size_t n_health_recover_xids;
     struct gdp_strv driver_capabilities; /* NVIDIA_DRIVER_CAPABILITIES, for CDI graphics files */
     /* from the environment only (no flag, no file key); empty = not set */
-    char *dp_disable_healthchecks; /* DP_DISABLE_HEALTHCHECKS: NVIDIA's XID list, see health */
-    char *dp_enable_healthchecks;  /* DP_ENABLE_HEALTHCHECKS */
-    char *health_recovery;         /* GDP_HEALTH_RECOVERY, validated by the health policy */
-    char *health_quiet_period;     /* GDP_HEALTH_QUIET_PERIOD */
-    char *health_probe_interval;   /* GDP_HEALTH_PROBE_INTERVAL */
+    char *dp_disable_healthchecks;    /* DP_DISABLE_HEALTHCHECKS: NVIDIA's XID list, see health */
+    char *dp_enable_healthchecks;     /* DP_ENABLE_HEALTHCHECKS */
+    bool health_recovery;             /* GDP_HEALTH_RECOVERY: devices can become healthy again */
+    int64_t health_quiet_period_ns;   /* GDP_HEALTH_QUIET_PERIOD: 100ms..168h */
+    int64_t health_probe_interval_ns; /* GDP_HEALTH_PROBE_INTERVAL: 0 (off) or 100ms..1h */
     char *dev_root_ctr_override;   /* GDP_DEV_ROOT_CTR: where this container sees the host /dev */
     char *mps_root_ctr_override;   /* GDP_MPS_ROOT_CTR: where this container sees the MPS root */
     char *sysfs_root;              /* GDP_SYSFS_ROOT: sysfs is read under it (tests) */
     char *proc_root;               /* GDP_PROC_ROOT: procfs is read under it (tests) */
-    char *watchdog_interval_ms;    /* GDP_WATCHDOG_INTERVAL_MS: registration watchdog period */
-    char *watchdog_grace_ms; /* GDP_WATCHDOG_GRACE_MS: drift tolerated before re-registering */
+    unsigned watchdog_interval_ms; /* GDP_WATCHDOG_INTERVAL_MS: registration watchdog period */
+    unsigned watchdog_grace_ms; /* GDP_WATCHDOG_GRACE_MS: drift tolerated before re-registering */
+    unsigned mps_retry_interval_ms;  /* GDP_MPS_RETRY_INTERVAL_MS: mps-control-daemon's retry */
+    unsigned mps_command_timeout_ms; /* GDP_MPS_COMMAND_TIMEOUT_MS: one nvidia-cuda-mps-control */
     int64_t rediscovery_interval_ns; /* GDP_REDISCOVERY_INTERVAL; <= 0 or infinite: never */
     /* from the config file only */
     struct gdp_gfd_config gfd;
@@ -292,6 +294,14 @@ int gdp_config_load_buffer(struct gdp_config *c, const char *name, const char *b
  * with json_decref().
  */
 struct json_t *gdp_config_to_json(const struct gdp_config *c);
+
+/*
+ * Every setting of the table that applies to cmd, with its effective value, as a JSON object:
+ * keyed by flag name ("kubelet-socket"), or by variable name for the settings read only from
+ * the environment ("GDP_HEALTH_QUIET_PERIOD"). Durations are Go duration strings. Caller
+ * frees with json_decref().
+ */
+struct json_t *gdp_config_settings_json(const struct gdp_config *c, enum gdp_cmd cmd);
 
 /* The replication settings the resource layer applies: mps when that section is present,
  * else timeSlicing (NVIDIA's rule). Borrowed from s. */

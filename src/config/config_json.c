@@ -64,6 +64,24 @@ set_json(unsigned mask, const char *const *values)
 }
 
 static json_t *
+strv_json(const struct gdp_strv *sv)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < sv->n; i++) {
+        (void)json_array_append_new(a, str_json(sv->v[i]));
+    }
+    return a;
+}
+
+static json_t *
+duration_json(int64_t ns)
+{
+    char buf[64];
+    gdp_duration_format(ns, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *
 opt_json(const struct gdp_config *c, const struct gdp_opt *o)
 {
     const void *field = cfield_of(c, o->off);
@@ -71,6 +89,13 @@ opt_json(const struct gdp_config *c, const struct gdp_opt *o)
     switch (o->type) {
     case GDP_OPT_BOOL:
         return json_boolean(*(const bool *)field);
+    case GDP_OPT_OPTBOOL:
+        return *(const int *)field < 0 ? json_null() : json_boolean(*(const int *)field != 0);
+    case GDP_OPT_DURATION:
+        return duration_json(*(const int64_t *)field);
+    case GDP_OPT_UINT:
+        memcpy(&u, field, sizeof u);
+        return json_integer(u);
     case GDP_OPT_STRING:
         return str_json(*(char *const *)field);
     case GDP_OPT_ENUM:
@@ -79,6 +104,8 @@ opt_json(const struct gdp_config *c, const struct gdp_opt *o)
     case GDP_OPT_SET:
         memcpy(&u, field, sizeof u);
         return set_json(u, o->values);
+    case GDP_OPT_STRV:
+        return strv_json(field);
     case GDP_OPT_UINT_LIST: {
         json_t *a = json_array();
         size_t n = *(const size_t *)cfield_of(c, o->off_n);
@@ -87,16 +114,14 @@ opt_json(const struct gdp_config *c, const struct gdp_opt *o)
         }
         return a;
     }
-    default:
-        return json_null();
     }
+    return json_null();
 }
 
 static json_t *
 fkey_json(const struct gdp_config *c, const struct gdp_fkey *k)
 {
     const void *field = cfield_of(c, k->off);
-    char buf[64];
     switch (k->type) {
     case GDP_FKEY_BOOL:
         return json_boolean(*(const bool *)field);
@@ -105,21 +130,10 @@ fkey_json(const struct gdp_config *c, const struct gdp_fkey *k)
     case GDP_FKEY_STRING:
         return str_json(*(char *const *)field);
     case GDP_FKEY_DURATION:
-        gdp_duration_format(*(const int64_t *)field, buf, sizeof buf);
-        return json_string(buf);
+        return duration_json(*(const int64_t *)field);
     default:
         return NULL;
     }
-}
-
-static json_t *
-strv_json(const struct gdp_strv *sv)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < sv->n; i++) {
-        (void)json_array_append_new(a, str_json(sv->v[i]));
-    }
-    return a;
 }
 
 static json_t *
@@ -225,6 +239,19 @@ gdp_config_to_json(const struct gdp_config *c)
     }
     if (c->sharing.mps.present) {
         set_path(root, "sharing.mps", replication_json(&c->sharing.mps));
+    }
+    return root;
+}
+
+json_t *
+gdp_config_settings_json(const struct gdp_config *c, enum gdp_cmd cmd)
+{
+    json_t *root = json_object();
+    for (size_t i = 0; i < gdp_n_opts; i++) {
+        const struct gdp_opt *o = &gdp_opts[i];
+        if ((o->scope & (unsigned)cmd) != 0) {
+            (void)json_object_set_new(root, o->env_only ? o->env[0] : o->name, opt_json(c, o));
+        }
     }
     return root;
 }

@@ -158,6 +158,10 @@ apply_env(struct gdp_config *c, enum gdp_cmd cmd, size_t idx, char **envp, struc
         if (value == NULL) {
             continue;
         }
+        /* our environment-only settings: empty means not set, the default stays */
+        if (o->env_only && value[0] == '\0') {
+            return 0;
+        }
         /* urfave/cli: a boolean variable that is present but empty means false */
         if ((o->type == GDP_OPT_BOOL || o->type == GDP_OPT_OPTBOOL) && value[0] == '\0') {
             value = "false";
@@ -302,6 +306,9 @@ print_env_only(FILE *f, enum gdp_cmd cmd)
         }
         (void)fprintf(f, "  %s\n", o->env[0]);
         print_wrapped(f, o->help, 8, 100);
+        if (o->def[0] != '\0') {
+            (void)fprintf(f, "        default: \"%s\"\n", o->def);
+        }
     }
 }
 

@@ -24,6 +24,7 @@ enum gdp_opt_type {
     GDP_OPT_UINT_LIST, /* comma list of unsigned, .off array + .off_n count, .max_n, .max_value */
     GDP_OPT_DURATION,  /* int64_t ns: Go duration ("60s", "1m30s") or "infinite" */
     GDP_OPT_OPTBOOL,   /* int: -1 (not given; default text ""), 0, 1 */
+    GDP_OPT_UINT,      /* unsigned from .min_value to .max_value */
 };
 
 struct gdp_opt {
@@ -35,9 +36,14 @@ struct gdp_opt {
     size_t off;                /* offsetof(struct gdp_config, field) */
     size_t off_n;              /* UINT_LIST: offset of the size_t element count */
     size_t max_n;              /* UINT_LIST: capacity of the array */
-    unsigned max_value;        /* UINT_LIST: largest accepted element */
+    unsigned min_value;        /* UINT: smallest accepted value */
+    unsigned max_value;        /* UINT, UINT_LIST: largest accepted value or element */
+    int64_t min_ns, max_ns;    /* DURATION: accepted range when max_ns > 0 (no "infinite") */
+    bool zero_off;             /* DURATION: 0 is accepted besides the range (means off) */
+    bool bare_seconds;         /* DURATION: a bare number is seconds ("30" = 30s) */
+    bool onoff;                /* BOOL: on/off and yes/no too, in any case */
     const char *const *values; /* ENUM, SET: allowed values, NULL-terminated */
-    const char *allowed;       /* UINT_LIST: the "allowed values" part of error messages */
+    const char *allowed;       /* UINT_LIST, DURATION: the "allowed values" part of errors */
     const char *def;           /* default, as text parsed like a flag value */
     const char *arg;           /* value placeholder for --help (STRING, STRV, UINT_LIST) */
     const char *help;          /* one-line meaning for --help */

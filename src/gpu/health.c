@@ -29,10 +29,7 @@
 #include "core/util.h"
 #include "nvml/watcher.h"
 
-#define MIN_PERIOD_MS   100u
-#define MAX_QUIET_MS    (7ull * 24 * 3600 * 1000)
-#define MAX_PROBE_MS    (3600ull * 1000)
-#define MAX_DURATION_MS (1000ull * 365 * 24 * 3600 * 1000) /* parser bound: 1000 years */
+#define NS_PER_MS 1000000u
 
 /* ---- XID table ------------------------------------------------------------------------- */
 
@@ -250,95 +247,10 @@ combine_lists(const struct xid_list *dis, const struct xid_list *en, struct gdp_
     }
 }
 
-static int
-parse_bool(const char *var, const char *s, bool *ret, struct gdp_diag *diag)
-{
-    static const char *const yes[] = {"on", "true", "1", "yes"};
-    static const char *const no[] = {"off", "false", "0", "no"};
-    for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-            *ret = strcasecmp(s, yes[i]) == 0;
-            return 0;
-        }
-    }
-    return gdp_diag_set(diag, GDP_E_CONFIG, "%s=%s: expected on or off", var, s);
-}
-
-static uint64_t
-unit_ms(const char *unit, size_t len)
-{
-    static const struct {
-        const char *name;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-
-    for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-        if (strlen(units[i].name) == len && strncmp(unit, units[i].name, len) == 0) {
-            return units[i].ms;
-        }
-    }
-    return 0;
-}
-
-/* Parses "1h", "5m", "1m30s", "250ms" or bare seconds into ms. Returns 0 or -EINVAL/-ERANGE. */
-static int
-parse_duration(const char *s, uint64_t *ret)
-{
-    uint64_t total = 0;
-    if (*s == '\0') {
-        return -EINVAL;
-    }
-    while (*s != '\0') {
-        if (*s < '0' || *s > '9') {
-            return -EINVAL;
-        }
-        char *end = NULL;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        size_t ulen = strspn(end, "hmns");
-        bool bare = ulen == 0 && *end == '\0' && total == 0;
-        uint64_t mul = bare ? 1000 : unit_ms(end, ulen);
-        if (mul == 0) {
-            return -EINVAL;
-        }
-        if (errno != 0 || v > MAX_DURATION_MS / mul || total + v * mul > MAX_DURATION_MS) {
-            return -ERANGE;
-        }
-        total += v * mul;
-        s = end + ulen;
-    }
-    *ret = total;
-    return 0;
-}
-
-/* Reads the duration s of variable var into *ret (left as is when unset): MIN_PERIOD_MS..max,
- * or 0. */
-static int
-duration_var(const char *var, const char *s, bool allow_zero, uint64_t max, uint64_t *ret,
-             struct gdp_diag *diag)
-{
-    uint64_t ms = 0;
-    if (s == NULL) {
-        return 0;
-    }
-    if (parse_duration(s, &ms) < 0) {
-        return gdp_diag_set(diag, GDP_E_CONFIG, "%s=%s: expected a duration such as 30s or 5m", var,
-                            s);
-    }
-    if ((ms != 0 || !allow_zero) && (ms < MIN_PERIOD_MS || ms > max)) {
-        return gdp_diag_set(diag, GDP_E_CONFIG, "%s=%s: out of range (%ums to %" PRIu64 "ms%s)",
-                            var, s, MIN_PERIOD_MS, max, allow_zero ? ", or 0 for off" : "");
-    }
-    *ret = ms;
-    return 0;
-}
-
-int
+void
 gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *ret,
-                        struct gdp_health_warnings *ret_warn, struct gdp_diag *diag)
+                        struct gdp_health_warnings *ret_warn)
 {
-    static const struct gdp_config unset = {0};
-    src = src != NULL ? src : &unset;
     struct gdp_health_config c = {
             .recovery = true,
             .quiet_period_ms = GDP_HEALTH_DEFAULT_QUIET_MS,
@@ -348,25 +260,18 @@ gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *
     if (ret_warn != NULL) {
         *ret_warn = (struct gdp_health_warnings){0};
     }
-    parse_list(gdp_nonempty(src->dp_disable_healthchecks), "DP_DISABLE_HEALTHCHECKS", &dis,
-               ret_warn);
-    parse_list(gdp_nonempty(src->dp_enable_healthchecks), "DP_ENABLE_HEALTHCHECKS", &en, ret_warn);
+    if (src != NULL) {
+        /* the config layer checked the range: 0 or at least 100ms, at most 168h */
+        c.recovery = src->health_recovery;
+        c.quiet_period_ms = (uint64_t)src->health_quiet_period_ns / NS_PER_MS;
+        c.probe_interval_ms = (uint64_t)src->health_probe_interval_ns / NS_PER_MS;
+        parse_list(gdp_nonempty(src->dp_disable_healthchecks), "DP_DISABLE_HEALTHCHECKS", &dis,
+                   ret_warn);
+        parse_list(gdp_nonempty(src->dp_enable_healthchecks), "DP_ENABLE_HEALTHCHECKS", &en,
+                   ret_warn);
+    }
     combine_lists(&dis, &en, &c);
-    const char *rec = gdp_nonempty(src->health_recovery);
-    int r = rec != NULL ? parse_bool("GDP_HEALTH_RECOVERY", rec, &c.recovery, diag) : 0;
-    if (r >= 0) {
-        r = duration_var("GDP_HEALTH_QUIET_PERIOD", gdp_nonempty(src->health_quiet_period), false,
-                         MAX_QUIET_MS, &c.quiet_period_ms, diag);
-    }
-    if (r >= 0) {
-        r = duration_var("GDP_HEALTH_PROBE_INTERVAL", gdp_nonempty(src->health_probe_interval),
-                         true, MAX_PROBE_MS, &c.probe_interval_ms, diag);
-    }
-    if (r < 0) {
-        return r;
-    }
     *ret = c;
-    return 0;
 }
 
 /* ---- state machine ------------------------------------------------------------------------ */

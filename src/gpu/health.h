@@ -60,16 +60,14 @@ struct gdp_health_warnings {
 };
 
 /*
- * Builds the health configuration from the settings table's environment-only health knobs
- * of src (NULL, or a knob left empty: not set): DP_DISABLE_HEALTHCHECKS, DP_ENABLE_HEALTHCHECKS,
- * GDP_HEALTH_RECOVERY (on|off, also true/false/1/0), GDP_HEALTH_QUIET_PERIOD and
- * GDP_HEALTH_PROBE_INTERVAL (durations such as "300ms", "5s", "5m", "1h", "1m30s"; a bare number is
- * seconds; the probe interval may be 0). Malformed XID entries are skipped and described in
- * *ret_warn (may be NULL). Returns 0 and *ret, or GDP_E_CONFIG with diag naming the variable for a
- * bad GDP_HEALTH_* value.
+ * Builds the health configuration from the health settings of src (NULL: the defaults):
+ * GDP_HEALTH_RECOVERY, GDP_HEALTH_QUIET_PERIOD and GDP_HEALTH_PROBE_INTERVAL, which the config
+ * layer parsed and range-checked, and NVIDIA's XID lists DP_DISABLE_HEALTHCHECKS and
+ * DP_ENABLE_HEALTHCHECKS, parsed here as NVIDIA does: a malformed entry is skipped and described
+ * in *ret_warn (may be NULL), never an error.
  */
-int gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *ret,
-                            struct gdp_health_warnings *ret_warn, struct gdp_diag *diag);
+void gdp_health_config_parse(const struct gdp_config *src, struct gdp_health_config *ret,
+                             struct gdp_health_warnings *ret_warn);
 
 /* True when an XID event with this XID makes a device unhealthy under cfg. */
 bool gdp_health_xid_fatal(const struct gdp_health_config *cfg, uint64_t xid);

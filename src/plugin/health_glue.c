@@ -245,10 +245,7 @@ int
 gdp_manager_health_setup(struct gdp_manager *m, struct gdp_diag *diag)
 {
     struct gdp_health_warnings warn = {0};
-    int r = gdp_health_config_parse(&m->cur->cfg, &m->health_cfg, &warn, diag);
-    if (r < 0) {
-        return r;
-    }
+    gdp_health_config_parse(&m->cur->cfg, &m->health_cfg, &warn);
     for (size_t i = 0; i < warn.n; i++) {
         log_warn("%s", warn.msg[i]);
     }
@@ -256,8 +253,8 @@ gdp_manager_health_setup(struct gdp_manager *m, struct gdp_diag *diag)
         log_info("health checks disabled by DP_DISABLE_HEALTHCHECKS");
         return 0;
     }
-    r = gdp_loop_set_post_handler(m->loop, sizeof(struct gdp_watcher_record),
-                                  GDP_WATCHER_QUEUE_RECORDS, health_record, m, diag);
+    int r = gdp_loop_set_post_handler(m->loop, sizeof(struct gdp_watcher_record),
+                                      GDP_WATCHER_QUEUE_RECORDS, health_record, m, diag);
     if (r >= 0) {
         r = gdp_loop_timer_new(m->loop, health_tick, m, &m->health_timer, diag);
     }

@@ -28,11 +28,9 @@
 #include "rpc/client.h"
 #include "rpc/grpc.h"
 
-#define METHOD              "/v1.PodResourcesLister/GetAllocatableResources"
-#define DEFAULT_INTERVAL_MS 30000u
-#define DEFAULT_GRACE_MS    60000u
-#define CALL_TIMEOUT_MS     5000u
-#define DRIFT_MAX           64 /* resources tracked; more are not watched */
+#define METHOD          "/v1.PodResourcesLister/GetAllocatableResources"
+#define CALL_TIMEOUT_MS 5000u
+#define DRIFT_MAX       64 /* resources tracked; more are not watched */
 
 struct drift {
     char resource[GDP_RESOURCE_NAME_MAX];
@@ -52,16 +50,6 @@ struct gdp_watchdog {
 };
 
 /* A period in milliseconds from the settings table; def when empty or not a number. */
-static uint64_t
-setting_ms(const char *value, uint64_t def)
-{
-    long v = 0;
-    if (gdp_nonempty(value) != NULL && gdp_parse_long(value, 10, 86400000, &v) == 0) {
-        return (uint64_t)v;
-    }
-    return def;
-}
-
 static struct drift *
 drift_of(struct gdp_watchdog *w, const char *resource)
 {
@@ -235,8 +223,8 @@ gdp_watchdog_new(struct gdp_manager *m, struct gdp_watchdog **ret, struct gdp_di
     struct gdp_watchdog *w = gdp_calloc(1, sizeof *w);
     w->m = m;
     w->socket = pod_resources_socket(m->kubelet_socket);
-    w->interval_ms = setting_ms(m->cur->cfg.watchdog_interval_ms, DEFAULT_INTERVAL_MS);
-    w->grace_ms = setting_ms(m->cur->cfg.watchdog_grace_ms, DEFAULT_GRACE_MS);
+    w->interval_ms = m->cur->cfg.watchdog_interval_ms;
+    w->grace_ms = m->cur->cfg.watchdog_grace_ms;
     int r = gdp_loop_timer_new(m->loop, tick, w, &w->timer, diag);
     if (r >= 0) {
         r = gdp_loop_timer_set(w->timer, w->interval_ms, w->interval_ms);

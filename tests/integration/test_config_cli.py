@@ -183,3 +183,48 @@ def test_list_logs_config_warnings_and_fails_on_errors(plugin, tmp_path):
     p = plugin.run("list", f"--config-file={tmp_path / 'nope.yaml'}", node="single-gpu.yaml")
     assert p.returncode != 0
     assert "No such file or directory" in p.stderr
+
+
+def env_only_names(plugin):
+    """The variables `serve --help` lists under "Environment variables without a flag"."""
+    p = plugin.run("serve", "--help", driver_root=False)
+    assert p.returncode == 0, p.stderr
+    section = p.stdout.split("Environment variables without a flag:", 1)[1]
+    return [line.strip() for line in section.splitlines()
+            if line.startswith("  ") and not line.startswith("   ")]
+
+
+def test_print_all_shows_every_setting_including_environment_only_ones(plugin, tmp_path):
+    env = {"GDP_HEALTH_QUIET_PERIOD": "90", "GDP_HEALTH_RECOVERY": "OFF",
+           "GDP_WATCHDOG_INTERVAL_MS": "250", "DP_DISABLE_HEALTHCHECKS": "all",
+           "GDP_HEALTH_PROBE_INTERVAL": ""}
+    out = print_config(plugin, "--all", "--kubelet-socket=/run/k.sock", env=env)
+    assert out["config"] == print_config(plugin, "--kubelet-socket=/run/k.sock", env=env)
+    s = out["settings"]
+    assert s["kubelet-socket"] == "/run/k.sock" and s["mig-strategy"] == "none"
+    assert s["GDP_HEALTH_QUIET_PERIOD"] == "90s"  # a bare number is seconds
+    assert s["GDP_HEALTH_RECOVERY"] is False
+    assert s["GDP_WATCHDOG_INTERVAL_MS"] == 250
+    assert s["DP_DISABLE_HEALTHCHECKS"] == "all"
+    assert s["GDP_HEALTH_PROBE_INTERVAL"] == "5s"  # empty is not set: the default
+    assert s["GDP_REDISCOVERY_INTERVAL"] == "1m"
+    names = env_only_names(plugin)
+    assert "GDP_MPS_COMMAND_TIMEOUT_MS" in names and "DP_ENABLE_HEALTHCHECKS" in names
+    assert [n for n in names if n not in s] == []
+
+
+@pytest.mark.parametrize("var,value,allowed", [
+    ("GDP_WATCHDOG_INTERVAL_MS", "5", "allowed values are 10 to 86400000"),
+    ("GDP_WATCHDOG_GRACE_MS", "1m", "allowed values are 10 to 86400000"),
+    ("GDP_MPS_RETRY_INTERVAL_MS", "0", "allowed values are 1 to 86400000"),
+    ("GDP_HEALTH_RECOVERY", "maybe", "allowed values are on, off, yes, no, true, false, 1, 0"),
+    ("GDP_HEALTH_QUIET_PERIOD", "0", "expected a duration from 100ms to 168h"),
+    ("GDP_HEALTH_PROBE_INTERVAL", "2h", "expected 0 (off) or a duration from 100ms to 1h"),
+    ("GDP_REDISCOVERY_INTERVAL", "soon", "expected a duration such as 60s"),
+])
+def test_bad_environment_only_values_are_refused_by_name(plugin, var, value, allowed):
+    want = f'invalid value "{value}" for environment variable {var}: {allowed}'
+    p = plugin.run("config", "print", env={var: value}, driver_root=False)
+    assert p.returncode == 2 and want in p.stderr, p.stderr
+    p = plugin.run("serve", env={var: value}, driver_root=False)
+    assert p.returncode == 2 and want in p.stderr, p.stderr
