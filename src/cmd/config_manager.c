@@ -42,6 +42,11 @@ struct cm_opts {
     const char *kubeconfig, *node_name, *node_label, *srcdir, *dst, *default_config, *process;
     char fallbacks[256]; /* comma-separated */
     long signal;
+    /* environment only, for tests: the API client's knobs */
+    const char *sa_dir;   /* GDP_SERVICEACCOUNT_DIR */
+    long kube_timeout_ms; /* 0: the client's default */
+    long kube_watch_timeout_ms;
+    long kube_backoff_ms; /* 0: the client's default */
 };
 
 enum cm_type {
@@ -49,7 +54,10 @@ enum cm_type {
     CM_BOOL,
     CM_INT,
     CM_LIST,
+    CM_MS, /* milliseconds, 0 to CM_MS_MAX */
 };
+
+#define CM_MS_MAX 3600000L
 
 struct cm_flag {
     const char *name, *env;
@@ -86,22 +94,17 @@ static const struct cm_flag cm_flags[] = {
           "the signal to send to <process-to-signal> if <send-signal> is set"),
         F("process-to-signal", "PROCESS_TO_SIGNAL", STR, process, "nvidia-device-plugin",
           "the name of the process to signal if <send-signal> is set"),
+        /* environment only (no flag): ours, for tests */
+        F(NULL, "GDP_SERVICEACCOUNT_DIR", STR, sa_dir, "",
+          "the service-account directory (empty: the in-cluster one)"),
+        F(NULL, "GDP_KUBE_TIMEOUT_MS", MS, kube_timeout_ms, "0",
+          "API request timeout in milliseconds (0: the client's default)"),
+        F(NULL, "GDP_KUBE_WATCH_TIMEOUT_MS", MS, kube_watch_timeout_ms, "300000",
+          "how long one node watch lasts before it is made again, in milliseconds"),
+        F(NULL, "GDP_KUBE_BACKOFF_MS", MS, kube_backoff_ms, "0",
+          "first retry delay after an API error, in milliseconds (0: the client's default)"),
 };
 #undef F
-
-static int
-parse_bool(const char *s, bool *ret)
-{
-    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
-    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
-    for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-        if (streq(s, yes[i]) || streq(s, no[i])) {
-            *ret = streq(s, yes[i]);
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
 
 static int
 set_value(struct cm_opts *o, const struct cm_flag *f, const char *v, bool append,
@@ -113,8 +116,15 @@ set_value(struct cm_opts *o, const struct cm_flag *f, const char *v, bool append
         *(const char **)field = v;
         return 0;
     case CM_BOOL:
-        return parse_bool(v, field) < 0
+        return gdp_parse_bool(v, field) < 0
                        ? gdp_diag_set(diag, -EINVAL, "invalid boolean \"%s\" for %s", v, f->name)
+                       : 0;
+    case CM_MS:
+        return gdp_parse_long(v, 0, CM_MS_MAX, field) < 0
+                       ? gdp_diag_set(diag, -EINVAL,
+                                      "invalid value \"%s\": allowed values are 0 to %ld "
+                                      "(milliseconds)",
+                                      v, CM_MS_MAX)
                        : 0;
     case CM_INT:
         return gdp_parse_long(v, 1, 64, field) < 0
@@ -138,7 +148,8 @@ static const struct cm_flag *
 find_flag(const char *arg, size_t len)
 {
     for (size_t i = 0; i < ELEMENTSOF(cm_flags); i++) {
-        if (strlen(cm_flags[i].name) == len && strncmp(cm_flags[i].name, arg, len) == 0) {
+        const char *name = cm_flags[i].name;
+        if (name != NULL && strlen(name) == len && strncmp(name, arg, len) == 0) {
             return &cm_flags[i];
         }
     }
@@ -229,8 +240,17 @@ print_help(FILE *f)
                      "Selects the device plugin's config file from a node label.\n\nFlags:\n");
     for (size_t i = 0; i < ELEMENTSOF(cm_flags); i++) {
         const struct cm_flag *fl = &cm_flags[i];
-        (void)fprintf(f, "  --%s%s\n        %s (default: \"%s\") [$%s]\n", fl->name,
-                      fl->type == CM_BOOL ? "" : " value", fl->usage, fl->def, fl->env);
+        if (fl->name != NULL) {
+            (void)fprintf(f, "  --%s%s\n        %s (default: \"%s\") [$%s]\n", fl->name,
+                          fl->type == CM_BOOL ? "" : " value", fl->usage, fl->def, fl->env);
+        }
+    }
+    (void)fprintf(f, "\nEnvironment variables without a flag:\n");
+    for (size_t i = 0; i < ELEMENTSOF(cm_flags); i++) {
+        const struct cm_flag *fl = &cm_flags[i];
+        if (fl->name == NULL) {
+            (void)fprintf(f, "  %s\n        %s (default: \"%s\")\n", fl->env, fl->usage, fl->def);
+        }
     }
 }
 
@@ -550,23 +570,15 @@ on_signal(struct gdp_loop *loop, int signo, void *userdata _unused_)
     gdp_loop_quit(loop, GDP_EXIT_OK);
 }
 
-static uint64_t
-env_ms(char **envp, const char *key, uint64_t def)
-{
-    const char *v = gdp_env_get(envp, key);
-    long ms = 0;
-    return v != NULL && gdp_parse_long(v, 1, 3600000L, &ms) == 0 ? (uint64_t)ms : def;
-}
-
 static int
 cm_start(struct cm *cm, struct gdp_diag *diag)
 {
     const struct gdp_kube_opts kopts = {
-            .timeout_ms = env_ms(cm->envp, "GDP_KUBE_TIMEOUT_MS", 0),
+            .timeout_ms = (uint64_t)cm->o.kube_timeout_ms,
             .user_agent = "gpu-device-plugin-config-manager",
     };
-    int r = gdp_kube_config_load(&cm->kcfg, cm->o.kubeconfig, cm->envp,
-                                 gdp_env_get(cm->envp, "GDP_SERVICEACCOUNT_DIR"), diag);
+    int r = gdp_kube_config_load(&cm->kcfg, cm->o.kubeconfig, cm->envp, gdp_nonempty(cm->o.sa_dir),
+                                 diag);
     if (r < 0) {
         return r;
     }
@@ -584,8 +596,8 @@ cm_start(struct cm *cm, struct gdp_diag *diag)
     const struct gdp_kube_watch_opts wopts = {
             .ref = &nodes,
             .field_selector = fsel,
-            .timeout_s = (unsigned)(env_ms(cm->envp, "GDP_KUBE_WATCH_TIMEOUT_MS", 300000) / 1000),
-            .backoff_min_ms = env_ms(cm->envp, "GDP_KUBE_BACKOFF_MS", 0),
+            .timeout_s = (unsigned)(cm->o.kube_watch_timeout_ms / 1000),
+            .backoff_min_ms = (uint64_t)cm->o.kube_backoff_ms,
             .on_event = on_event,
             .on_trouble = on_trouble,
             .userdata = cm,

@@ -168,7 +168,7 @@ gdp_gfd_api_new(const struct gdp_config *cfg, char **envp, struct gdp_gfd_api **
     api->name = gdp_asprintf("nvidia-features-for-%s", cfg->gfd_node_name);
     const struct gdp_kube_opts kopts = {.user_agent = "gpu-feature-discovery"};
     r = gdp_kube_config_load(&api->kcfg, cfg->gfd_kubeconfig, envp,
-                             gdp_env_get(envp, "GDP_SERVICEACCOUNT_DIR"), diag);
+                             gdp_nonempty(cfg->gfd_serviceaccount_dir), diag);
     r = r < 0 ? r : gdp_loop_new(&api->loop, diag);
     r = r < 0 ? r : gdp_kube_client_new(api->loop, &api->kcfg, &kopts, &api->client, diag);
     if (r >= 0 && gdp_nonempty(cfg->gfd_pod_name) != NULL) {

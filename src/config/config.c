@@ -29,9 +29,7 @@ static const char *const discovery_names[] = {"auto", "nvml", "tegra", NULL};
 static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
-static const char *const bool_names[] = {"true", "false", "1",     "0",    "t",     "f", "T",
-                                         "F",    "TRUE",  "FALSE", "True", "False", NULL};
-/* BOOL with .onoff: also these, in any case (true, false, 1, 0 of bool_names included) */
+/* BOOL with .onoff: also these, in any case (true, false, 1, 0 of gdp_bool_names included) */
 static const char *const onoff_names[] = {"on",    "off", "yes", "no", "true",
                                           "false", "1",   "0",   NULL};
 
@@ -705,6 +703,16 @@ const struct gdp_opt gdp_opts[] = {
                         "take (ours).",
         },
         {
+                OPT("serviceaccount-dir", STRING, gfd_serviceaccount_dir),
+                .implemented = true,
+                .env_only = true,
+                .scope = GDP_CMD_GFD,
+                .env = STRS("GDP_SERVICEACCOUNT_DIR"),
+                .def = "",
+                .help = "The service-account directory the NodeFeature output reads its token "
+                        "and CA from; empty: the in-cluster one (tests) (ours).",
+        },
+        {
                 OPT("rediscovery-interval", DURATION, rediscovery_interval_ns),
                 .implemented = true,
                 .env_only = true,
@@ -777,7 +785,7 @@ gdp_opt_describe_allowed(const struct gdp_opt *o, char *buf, size_t size)
     case GDP_OPT_BOOL:
     case GDP_OPT_OPTBOOL:
         (void)gdp_strlcpy(buf, "allowed values are ", size);
-        join_values(o->onoff ? onoff_names : bool_names, buf, size);
+        join_values(o->onoff ? onoff_names : gdp_bool_names, buf, size);
         break;
     case GDP_OPT_DURATION:
         (void)gdp_strlcpy(buf,
@@ -821,24 +829,12 @@ bad_value(const struct gdp_opt *o, const char *value, const char *origin, struct
                         allowed);
 }
 
-/* Go's strconv.ParseBool. */
-static int
-parse_bool(const char *s, bool *ret)
-{
-    size_t idx;
-    if (index_of(bool_names, s, &idx) < 0) {
-        return -1;
-    }
-    *ret = idx % 2 == 0; /* bool_names alternates true, false spellings */
-    return 0;
-}
-
 /* A BOOL option's value: Go's spellings, and with .onoff also on/off and yes/no in any case. */
 static int
 parse_opt_bool(const struct gdp_opt *o, const char *s, bool *ret)
 {
     if (!o->onoff) {
-        return parse_bool(s, ret);
+        return gdp_parse_bool(s, ret);
     }
     for (size_t i = 0; onoff_names[i] != NULL; i++) {
         if (strcasecmp(s, onoff_names[i]) == 0) {
@@ -970,7 +966,7 @@ set_gfd_value(struct gdp_config *c, const struct gdp_opt *o, const char *value, 
         *(int *)field_of(c, o->off) = -1;
         return 0;
     }
-    if (parse_bool(value, &b) < 0) {
+    if (gdp_parse_bool(value, &b) < 0) {
         return bad_value(o, value, origin, diag);
     }
     *(int *)field_of(c, o->off) = b ? 1 : 0;

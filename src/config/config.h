@@ -210,6 +210,7 @@ struct gdp_config {
     char *gfd_namespace;
     char *gfd_node_name;
     char *gfd_pod_name;
+    char *gfd_serviceaccount_dir; /* GDP_SERVICEACCOUNT_DIR: for tests; "" = in-cluster one */
     /* ours: `serve` also writes the gpu-feature-discovery labels to this file; "" = no */
     char *labels_output_file;
     struct gdp_resource_patterns resource_gpus; /* resources.gpus */

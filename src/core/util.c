@@ -151,6 +151,21 @@ gdp_parse_long(const char *s, long min, long max, long *ret)
     return 0;
 }
 
+const char *const gdp_bool_names[] = {"true", "false", "1",     "0",    "t",     "f", "T",
+                                      "F",    "TRUE",  "FALSE", "True", "False", NULL};
+
+int
+gdp_parse_bool(const char *s, bool *ret)
+{
+    for (size_t i = 0; s != NULL && gdp_bool_names[i] != NULL; i++) {
+        if (streq(s, gdp_bool_names[i])) {
+            *ret = i % 2 == 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 int
 gdp_read_file(const char *path, size_t max_size, char **ret_buf)
 {

@@ -107,6 +107,12 @@ int gdp_strlcpy(char *dst, const char *src, size_t dst_size);
  */
 int gdp_parse_long(const char *s, long min, long max, long *ret);
 
+/* Go's strconv.ParseBool spellings, true and false alternating, NULL-terminated. */
+extern const char *const gdp_bool_names[];
+
+/* Go's strconv.ParseBool: 1 t T TRUE true True, 0 f F FALSE false False. 0 or -EINVAL. */
+int gdp_parse_bool(const char *s, bool *ret);
+
 /*
  * Reads a whole small file into a NUL-terminated heap buffer (at most max_size bytes).
  * Returns 0 and *ret_buf (caller frees with free()), -errno from open/read, or -EFBIG.

@@ -201,6 +201,24 @@ def test_flags_beat_the_environment_and_bad_flags_are_usage_errors(api, configs)
     assert p.returncode == 2 and "invalid <node-name>: must not be empty string" in p.stderr
 
 
+def test_bad_api_client_knobs_are_usage_errors_and_help_lists_them(api, configs):
+    src, dst = configs
+    for var, value in (("GDP_KUBE_TIMEOUT_MS", "5s"), ("GDP_KUBE_BACKOFF_MS", "-1"),
+                       ("GDP_KUBE_WATCH_TIMEOUT_MS", "3600001")):
+        p = subprocess.run([str(BINARY), "config-manager"],
+                           env={**cm_env(api, src, dst), var: value}, capture_output=True,
+                           text=True, timeout=10)
+        want = f'${var}: invalid value "{value}": allowed values are 0 to 3600000 (milliseconds)'
+        assert p.returncode == 2 and want in p.stderr, p.stderr
+    p = subprocess.run([str(BINARY), "config-manager", "--help"], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 0
+    env_only = p.stdout.split("Environment variables without a flag:", 1)[1]
+    for var in ("GDP_SERVICEACCOUNT_DIR", "GDP_KUBE_TIMEOUT_MS", "GDP_KUBE_WATCH_TIMEOUT_MS",
+                "GDP_KUBE_BACKOFF_MS"):
+        assert f"\n  {var}\n" in env_only
+
+
 def test_label_naming_a_missing_config_keeps_the_destination(api, configs):
     src, dst = configs
     api.set_label(NODE, LABEL, "a")
