@@ -35,7 +35,9 @@ echo "build-image: building the binary in $build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDP_WERROR=ON -DGDP_TESTS=ON >/dev/null
 cmake --build "$build" --target gpu-device-plugin -j"$(nproc)" >/dev/null
 bin="$build/gpu-device-plugin"
-version=$("$bin" version | awk '{ print $3; exit }')
+# No early `exit` in awk or `head` after a producer anywhere here: with pipefail, a producer
+# killed by SIGPIPE (ldconfig's cache is larger than a pipe buffer on some hosts) fails the build.
+version=$("$bin" version | awk 'NR == 1 { print $3 }')
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 tag="v$version"
 
@@ -59,7 +61,7 @@ copy_lib() {
     cp -L "$src" "$dst"
     local pkg
     # dpkg knows a library by the path its package shipped it under, before or after usrmerge
-    pkg=$({ dpkg -S "$src" || dpkg -S "$(realpath "$src")"; } 2>/dev/null | head -n1 | cut -d: -f1) ||
+    pkg=$({ dpkg -S "$src" || dpkg -S "$(realpath "$src")"; } 2>/dev/null | awk -F: 'NR == 1 { print $1 }') ||
         true
     if [ -n "$pkg" ] && [ -f "/usr/share/doc/$pkg/copyright" ]; then
         cp "/usr/share/doc/$pkg/copyright" "$rootfs/licenses/$pkg.copyright"
@@ -70,7 +72,7 @@ libs=$(ldd "$bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 # libcurl (the Kubernetes API client) and libmicrohttpd (the metrics endpoint) are not linked but
 # loaded at run time: they and the libraries they need go in too
 for soname in libcurl.so.4:libcurl4 libmicrohttpd.so.12:libmicrohttpd12; do
-    so=$(ldconfig -p | awk -v n="${soname%%:*}" '$1 == n { print $NF; exit }')
+    so=$(ldconfig -p | awk -v n="${soname%%:*}" '$1 == n && !found { print $NF; found = 1 }')
     [ -n "$so" ] || die "${soname%%:*} not found (Debian package ${soname#*:})"
     libs="$libs $so $(ldd "$so" | awk '$3 ~ /^\// { print $3 }')"
 done

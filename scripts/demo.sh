@@ -8,7 +8,9 @@
 # (tests/mock-nvml/nodes/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libnvidia-ml\.so\.1 '; then
+# awk reads the whole cache: `grep -q` would stop early and, under pipefail, a large cache's
+# SIGPIPE would read as "no driver"
+if ! /sbin/ldconfig -p 2>/dev/null | awk '$1 == "libnvidia-ml.so.1" { f = 1 } END { exit !f }'; then
     echo "demo: no NVIDIA driver found; using the mock NVML node (${MOCK_NVML_NODE:-8x A100, built in})" >&2
     export LD_LIBRARY_PATH="$PWD/build/tests/mock-nvml${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
