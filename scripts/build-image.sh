@@ -12,6 +12,8 @@
 #   GDP_IMAGE_OUT    the output directory (default build/image)
 #   SOURCE_DATE_EPOCH  the date of every file and of the image (default: the last commit's)
 set -euo pipefail
+# No early `exit` in awk or `head` after a producer anywhere here: with pipefail, a producer
+# killed by SIGPIPE (ldconfig's cache is larger than a pipe buffer on some hosts) fails the build.
 cd "$(dirname "$0")/.."
 
 name=${GDP_IMAGE_NAME:-gpu-device-plugin}
@@ -35,8 +37,6 @@ echo "build-image: building the binary in $build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDP_WERROR=ON -DGDP_TESTS=ON >/dev/null
 cmake --build "$build" --target gpu-device-plugin -j"$(nproc)" >/dev/null
 bin="$build/gpu-device-plugin"
-# No early `exit` in awk or `head` after a producer anywhere here: with pipefail, a producer
-# killed by SIGPIPE (ldconfig's cache is larger than a pipe buffer on some hosts) fails the build.
 version=$("$bin" version | awk 'NR == 1 { print $3 }')
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 tag="v$version"
